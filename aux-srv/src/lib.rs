@@ -1,0 +1,1 @@
+//! Coordinator: web pages, public HTTP API, room placement, admin API (stub).
