@@ -94,7 +94,9 @@ pub enum RequestBody {
         password: Option<String>,
         client_id: Option<String>,
     },
-    ReadMessages { room: String, after: u64, limit: u32, password: Option<String> },
+    /// With `after`, the oldest `limit` messages after that seq; without it,
+    /// the newest `limit` messages. Oldest first either way.
+    ReadMessages { room: String, after: Option<u64>, limit: u32, password: Option<String> },
     /// Refuse new rooms (true) or accept them again (false).
     Drain { draining: bool },
 }
@@ -209,6 +211,9 @@ pub struct LoadReport {
 pub struct RemovedRoom {
     pub cursor: u64,
     pub key: String,
+    /// The epoch of the room that was removed: a room of the same name created
+    /// again afterwards has another epoch and must not be forgotten.
+    pub epoch: u64,
 }
 
 /// A message as the control protocol carries it (bincode cannot carry the

@@ -17,7 +17,7 @@ use figment::Figment;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use aux::{AuxConfig, BackendEntry};
+pub use aux::{cidr_network, parse_cidr, AuxConfig, BackendEntry, PlacementBudgets};
 pub use backend::BackendConfig;
 pub use files::FileSrvConfig;
 

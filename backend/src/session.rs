@@ -1,0 +1,426 @@
+//! One websocket connection, from the upgrade to the close.
+//!
+//! A connection is one task running two halves side by side: the *reader*
+//! parses client frames and acts on the room; the *writer* drains the bounded
+//! queue the room fills ([`crate::link`]) into the socket, batching frames per
+//! flush, pings, and performs every close. Whoever decides to close asks the
+//! writer through [`ConnCtl`]; the writer sends what is queued (except for a
+//! slow consumer), then the close frame.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::names::{parse_nick, parse_required_nick, random_nick};
+use common::ws::{ClientFrame, CloseReason, Limits, Member, ServerFrame, close_code};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+
+use crate::Shared;
+use crate::limits::{FloodWatch, TokenBucket};
+use crate::link::{ConnCtl, Link};
+use crate::metrics::Disconnect;
+use crate::room::{Outgoing, Room, encode};
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Frames written per flush at most, so one busy connection yields now and then.
+const MAX_BATCH: usize = 64;
+/// How long a close may take before the connection is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait for the peer's answering close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Leaves the room when the reader ends, however it ends.
+struct Membership {
+    room: Arc<Room>,
+    me: Member,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.room.leave(self.me.id);
+    }
+}
+
+/// Serves one upgraded connection to `room` until it closes.
+pub async fn serve(shared: Arc<Shared>, room: Option<Arc<Room>>, ws: Ws) {
+    let (mut sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::channel(shared.config.send_queue_frames);
+    let ctl = Arc::new(ConnCtl::default());
+    ctl.last_heard_ms.store(shared.clock_ms(), Ordering::Relaxed);
+    let link = Link::new(tx, ctl.clone());
+
+    let Some(room) = room else {
+        let frame = encode(&ServerFrame::error("room_not_found", "No room of that name here."));
+        link.push_and_close(&frame, close_code::ROOM_NOT_FOUND, Disconnect::JoinRefused);
+        let _ = write_loop(&shared, &mut sink, rx, &ctl).await;
+        finish(&shared, &ctl);
+        return;
+    };
+
+    let mut reader = Reader::new(shared.clone(), room, link, ctl.clone());
+    let writer_closed = {
+        let read = reader.run(&mut stream);
+        let write = write_loop(&shared, &mut sink, rx, &ctl);
+        tokio::pin!(read, write);
+        tokio::select! {
+            () = &mut read => false,
+            closed = &mut write => closed,
+        }
+    };
+    // Leave the room before waiting on the peer's close answer.
+    drop(reader);
+    if writer_closed && ctl.reason() != Some(Disconnect::SlowConsumer) {
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Some(Ok(msg)) = stream.next().await {
+                if msg.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    finish(&shared, &ctl);
+}
+
+fn finish(shared: &Shared, ctl: &ConnCtl) {
+    let reason = ctl.reason().unwrap_or(Disconnect::ClientClosed);
+    if reason == Disconnect::SlowConsumer {
+        shared.metrics.slow_consumer_closes.inc();
+    }
+    shared.metrics.disconnect(reason);
+}
+
+/// Writes queued frames, pings, and closes. Returns true when it sent a close
+/// frame (the peer may answer it), false when the connection broke.
+async fn write_loop(
+    shared: &Shared,
+    sink: &mut SplitSink<Ws, Message>,
+    mut rx: mpsc::Receiver<Utf8Bytes>,
+    ctl: &ConnCtl,
+) -> bool {
+    let cfg = &shared.config;
+    let ping_every = Duration::from_millis(cfg.ping_interval_ms);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let write_timeout = Duration::from_millis(cfg.idle_timeout_ms);
+    loop {
+        tokio::select! {
+            biased;
+            () = ctl.notify.notified() => break,
+            () = shared.shutdown.cancelled() => {
+                // `close` sends the queue, then `closing`, then 1001.
+                ctl.close(close_code::GOING_AWAY, Disconnect::Shutdown);
+                break;
+            }
+            frame = rx.recv() => {
+                let Some(frame) = frame else { return false };
+                let write = async {
+                    sink.feed(Message::Text(frame)).await?;
+                    let mut batch = 1;
+                    while batch < MAX_BATCH {
+                        let Ok(frame) = rx.try_recv() else { break };
+                        sink.feed(Message::Text(frame)).await?;
+                        batch += 1;
+                    }
+                    sink.flush().await
+                };
+                tokio::select! {
+                    biased;
+                    () = ctl.notify.notified() => break,
+                    result = tokio::time::timeout(write_timeout, write) => match result {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => {
+                            ctl.note_reason(Disconnect::ClientClosed);
+                            return false;
+                        }
+                        Err(_) => {
+                            ctl.close(close_code::TRY_AGAIN_LATER, Disconnect::SlowConsumer);
+                            break;
+                        }
+                    },
+                }
+            }
+            _ = ping.tick() => {
+                let heard = ctl.last_heard_ms.load(Ordering::Relaxed);
+                if shared.clock_ms().saturating_sub(heard) > cfg.idle_timeout_ms {
+                    ctl.note_reason(Disconnect::Timeout);
+                    return false;
+                }
+                let ping = tokio::time::timeout(write_timeout, sink.send(Message::Ping(Bytes::new())));
+                if !matches!(ping.await, Ok(Ok(()))) {
+                    ctl.note_reason(Disconnect::Timeout);
+                    return false;
+                }
+            }
+        }
+    }
+    close(sink, &mut rx, ctl).await
+}
+
+/// Sends what is queued (unless the client is too slow for it), a `closing`
+/// frame when shutting down, and the close frame.
+async fn close(
+    sink: &mut SplitSink<Ws, Message>,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    ctl: &ConnCtl,
+) -> bool {
+    let code = ctl.close_code().unwrap_or(close_code::NORMAL);
+    let slow = ctl.reason() == Some(Disconnect::SlowConsumer);
+    let shutdown = ctl.reason() == Some(Disconnect::Shutdown);
+    let limit = if slow { Duration::from_millis(200) } else { CLOSE_TIMEOUT };
+    let sent = tokio::time::timeout(limit, async {
+        if !slow {
+            while let Ok(frame) = rx.try_recv() {
+                sink.feed(Message::Text(frame)).await?;
+            }
+            if shutdown {
+                let frame = encode(&ServerFrame::Closing { reason: CloseReason::Shutdown });
+                sink.feed(Message::Text(frame)).await?;
+            }
+        }
+        let reason = match ctl.reason() {
+            Some(Disconnect::SlowConsumer) => "too slow to keep up",
+            Some(Disconnect::Flooding) => "too many messages",
+            Some(Disconnect::FrameTooBig) => "frame too big",
+            Some(Disconnect::BinaryFrame) => "binary frames are not accepted",
+            Some(Disconnect::Shutdown) => "server shutting down",
+            _ => "",
+        };
+        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+        sink.send(Message::Close(Some(frame))).await
+    })
+    .await;
+    matches!(sent, Ok(Ok(())))
+}
+
+/// What a connection knows while reading.
+struct Reader {
+    shared: Arc<Shared>,
+    room: Arc<Room>,
+    link: Link,
+    ctl: Arc<ConnCtl>,
+    member: Option<Membership>,
+    bucket: TokenBucket,
+    flood: FloodWatch,
+    limits: Limits,
+}
+
+enum Flow {
+    Continue,
+    Close(u16, Disconnect),
+}
+
+impl Reader {
+    fn new(shared: Arc<Shared>, room: Arc<Room>, link: Link, ctl: Arc<ConnCtl>) -> Self {
+        let cfg = &shared.config;
+        let now = Instant::now();
+        Reader {
+            bucket: TokenBucket::new(cfg.rate_per_sec, cfg.rate_burst, now),
+            flood: FloodWatch::new(cfg.flood_close_after, now),
+            limits: shared.limits.clone(),
+            shared,
+            room,
+            link,
+            ctl,
+            member: None,
+        }
+    }
+
+    /// Reads until the peer goes away or a close is decided (then waits for
+    /// the writer to finish it).
+    async fn run(&mut self, stream: &mut SplitStream<Ws>) {
+        let join_deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.shared.config.join_timeout_ms);
+        loop {
+            let next = if self.member.is_none() {
+                match tokio::time::timeout_at(join_deadline, stream.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let frame = encode(&ServerFrame::error(
+                            "join_timeout",
+                            "Send a join frame first.",
+                        ));
+                        self.link.push(&frame);
+                        self.ctl.close(close_code::POLICY_VIOLATION, Disconnect::JoinTimeout);
+                        break;
+                    }
+                }
+            } else {
+                stream.next().await
+            };
+            let flow = match next {
+                None => {
+                    self.ctl.note_reason(Disconnect::ClientClosed);
+                    return;
+                }
+                Some(Ok(msg)) => {
+                    self.ctl.last_heard_ms.store(self.shared.clock_ms(), Ordering::Relaxed);
+                    match msg {
+                        Message::Text(text) => self.on_text(&text).await,
+                        Message::Binary(_) => {
+                            Flow::Close(close_code::UNSUPPORTED_DATA, Disconnect::BinaryFrame)
+                        }
+                        Message::Close(_) => {
+                            // tungstenite answers the close; the next read ends.
+                            self.ctl.note_reason(Disconnect::ClientClosed);
+                            Flow::Continue
+                        }
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,
+                    }
+                }
+                Some(Err(WsError::Capacity(_))) => {
+                    Flow::Close(close_code::MESSAGE_TOO_BIG, Disconnect::FrameTooBig)
+                }
+                Some(Err(WsError::Utf8(_))) => {
+                    Flow::Close(close_code::INVALID_PAYLOAD, Disconnect::InvalidUtf8)
+                }
+                Some(Err(_)) => {
+                    self.ctl.note_reason(Disconnect::Error);
+                    return;
+                }
+            };
+            if let Flow::Close(code, reason) = flow {
+                self.ctl.close(code, reason);
+                break;
+            }
+        }
+        // The writer performs the close; reading more would only race it.
+        std::future::pending::<()>().await;
+    }
+
+    fn error(&self, code: &str, message: impl Into<String>) {
+        self.link.push(&encode(&ServerFrame::error(code, message)));
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let now = Instant::now();
+        if let Err(wait) = self.bucket.take(now) {
+            self.shared.metrics.rate_limited.inc();
+            if self.flood.refused(now) {
+                return Flow::Close(close_code::POLICY_VIOLATION, Disconnect::Flooding);
+            }
+            self.link.push(&encode(&ServerFrame::Error {
+                code: "rate_limited".into(),
+                message: "Too many messages; slow down.".into(),
+                retry_after_ms: Some(wait.as_millis() as u64 + 1),
+            }));
+            return Flow::Continue;
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.refuse_unparsed(text, &e);
+                return Flow::Continue;
+            }
+        };
+        match (frame, &self.member) {
+            (ClientFrame::Join { nick, password, resume }, None) => {
+                return self.join(nick, password, resume).await;
+            }
+            (ClientFrame::Join { .. }, Some(_)) => {
+                self.error("already_joined", "This connection has joined already.");
+            }
+            (_, None) => self.error("not_joined", "Send a join frame first."),
+            (frame, Some(m)) => {
+                if let Err(e) = self.act(frame, m.me.clone()) {
+                    self.link.push(&e.frame());
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Tells a malformed frame from an unknown type, in the error frame.
+    fn refuse_unparsed(&self, text: &str, error: &serde_json::Error) {
+        #[derive(serde::Deserialize)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        match serde_json::from_str::<TypeOnly>(text) {
+            Ok(t) if !common::ws::CLIENT_FRAME_TYPES.contains(&t.kind.as_str()) => {
+                self.error("unknown_type", format!("Unknown frame type `{}`.", t.kind));
+            }
+            Ok(_) => self.error("bad_request", format!("Malformed frame: {error}.")),
+            Err(_) => self.error("bad_json", "Frames must be JSON objects with a \"type\"."),
+        }
+    }
+
+    async fn join(
+        &mut self,
+        nick: Option<String>,
+        password: Option<String>,
+        resume: Option<common::ws::Resume>,
+    ) -> Flow {
+        let nick = match parse_nick(nick.as_deref().unwrap_or("")) {
+            Ok(Some(nick)) => nick,
+            Ok(None) => random_nick(&mut rand::rng()),
+            Err(e) => {
+                self.error(e.code(), e.to_string());
+                return Flow::Continue;
+            }
+        };
+        if let Some(hash) = self.room.password_hash() {
+            let Some(password) = password else {
+                self.error("password_required", "This room needs a password.");
+                return Flow::Continue;
+            };
+            if !self.shared.verify_password(password, hash.to_owned()).await {
+                self.error("wrong_password", "Wrong password.");
+                return Flow::Continue;
+            }
+        }
+        let me = Member { id: self.shared.next_member_id.fetch_add(1, Ordering::Relaxed), nick };
+        match self.room.join(me.clone(), resume, self.link.clone(), &self.limits) {
+            Ok(()) => {
+                self.member = Some(Membership { room: self.room.clone(), me });
+                Flow::Continue
+            }
+            Err(e) => {
+                self.link.push(&e.frame());
+                let code = match e {
+                    crate::room::RoomError::Closed => close_code::ROOM_NOT_FOUND,
+                    _ => close_code::TRY_AGAIN_LATER,
+                };
+                Flow::Close(code, Disconnect::JoinRefused)
+            }
+        }
+    }
+
+    fn act(&mut self, frame: ClientFrame, me: Member) -> Result<(), crate::room::RoomError> {
+        use crate::room::RoomError;
+        match frame {
+            ClientFrame::Send { text, client_id, drawing, reply_to } => {
+                let out = Outgoing { text, client_id, drawing, reply_to };
+                self.room.post(&me, out, Some(&self.link)).map(|_| ())
+            }
+            ClientFrame::Typing => {
+                self.room.typing(&me);
+                Ok(())
+            }
+            ClientFrame::Nick { nick } => {
+                let nick = parse_required_nick(&nick).map_err(RoomError::BadNick)?;
+                let renamed = self.room.rename(me.id, nick)?;
+                if let Some(m) = &mut self.member {
+                    m.me = renamed;
+                }
+                Ok(())
+            }
+            ClientFrame::Edit { seq, text } => self.room.edit(me.id, seq, text),
+            ClientFrame::Delete { seq } => self.room.delete(me.id, seq),
+            ClientFrame::History { before, limit } => {
+                self.link.push(&self.room.history(before, limit));
+                Ok(())
+            }
+            ClientFrame::Join { .. } => Ok(()),
+        }
+    }
+}
