@@ -111,24 +111,36 @@ fn room_error(e: &RoomError) -> ResponseBody {
     ResponseBody::Error { code, message: format!("{}: {e}", e.code()) }
 }
 
-fn find(shared: &Shared, name: &str) -> Result<Arc<Room>, ResponseBody> {
-    let name = RoomName::parse(name).map_err(|e| fail(ErrorCode::BadName, e.to_string()))?;
-    shared.registry.get(name.key()).ok_or_else(|| fail(ErrorCode::NotFound, "no such room"))
+/// A refused request, small enough to pass around in a `Result`.
+struct Refusal(ErrorCode, String);
+
+impl From<Refusal> for ResponseBody {
+    fn from(Refusal(code, message): Refusal) -> Self {
+        ResponseBody::Error { code, message }
+    }
+}
+
+fn find(shared: &Shared, name: &str) -> Result<Arc<Room>, Refusal> {
+    let name = RoomName::parse(name).map_err(|e| Refusal(ErrorCode::BadName, e.to_string()))?;
+    shared
+        .registry
+        .get(name.key())
+        .ok_or_else(|| Refusal(ErrorCode::NotFound, "no such room".into()))
 }
 
 async fn check_password(
     shared: &Shared,
     room: &Room,
     password: Option<String>,
-) -> Result<(), ResponseBody> {
+) -> Result<(), Refusal> {
     let Some(hash) = room.password_hash() else { return Ok(()) };
     let Some(password) = password else {
-        return Err(fail(ErrorCode::PasswordRequired, "this room needs a password"));
+        return Err(Refusal(ErrorCode::PasswordRequired, "this room needs a password".into()));
     };
     if shared.verify_password(password, hash.to_owned()).await {
         Ok(())
     } else {
-        Err(fail(ErrorCode::WrongPassword, "wrong password"))
+        Err(Refusal(ErrorCode::WrongPassword, "wrong password".into()))
     }
 }
 
@@ -156,26 +168,33 @@ async fn handle(shared: &Shared, body: RequestBody) -> ResponseBody {
         }
         RequestBody::LookupRoom { name } => match find(shared, &name) {
             Ok(room) => ResponseBody::Room(Some(room.info())),
-            Err(ResponseBody::Error { code: ErrorCode::NotFound, .. }) => ResponseBody::Room(None),
-            Err(e) => e,
+            Err(Refusal(ErrorCode::NotFound, _)) => ResponseBody::Room(None),
+            Err(e) => e.into(),
         },
         RequestBody::ListRooms { after, limit } => {
             let limit = limit.clamp(1, MAX_LIST_PAGE) as usize;
             let (rooms, next_after) = shared.registry.list(after.as_deref(), limit, budget);
             ResponseBody::Rooms { rooms, next_after }
         }
-        RequestBody::Load { removed_after } => ResponseBody::Load(load_report(shared, removed_after)),
+        RequestBody::Load { removed_after } => {
+            ResponseBody::Load(load_report(shared, removed_after))
+        }
         RequestBody::DeleteRoom { name } => {
             let key = match RoomName::parse(&name) {
                 Ok(name) => name.key().to_owned(),
                 Err(e) => return fail(ErrorCode::BadName, e.to_string()),
             };
-            ResponseBody::Deleted { existed: shared.registry.remove(&key, CloseReason::RoomDeleted) }
+            ResponseBody::Deleted {
+                existed: shared.registry.remove(&key, CloseReason::RoomDeleted),
+            }
         }
         RequestBody::Announce { text } => {
             let text = text.trim();
             if text.is_empty() || text.chars().count() > shared.config.max_text_chars {
-                return fail(ErrorCode::BadRequest, "notice must be 1 to max_text_chars characters");
+                return fail(
+                    ErrorCode::BadRequest,
+                    "notice must be 1 to max_text_chars characters",
+                );
             }
             let frame = encode(&ServerFrame::Notice { text: text.to_owned() });
             let rooms = shared.registry.all();
@@ -187,10 +206,10 @@ async fn handle(shared: &Shared, body: RequestBody) -> ResponseBody {
         RequestBody::PostMessage { room, nick, text, password, client_id } => {
             let room = match find(shared, &room) {
                 Ok(room) => room,
-                Err(e) => return e,
+                Err(e) => return e.into(),
             };
             if let Err(e) = check_password(shared, &room, password).await {
-                return e;
+                return e.into();
             }
             let nick = match parse_nick(&nick) {
                 Ok(Some(nick)) => nick,
@@ -208,10 +227,10 @@ async fn handle(shared: &Shared, body: RequestBody) -> ResponseBody {
         RequestBody::ReadMessages { room, after, limit, password } => {
             let room = match find(shared, &room) {
                 Ok(room) => room,
-                Err(e) => return e,
+                Err(e) => return e.into(),
             };
             if let Err(e) = check_password(shared, &room, password).await {
-                return e;
+                return e.into();
             }
             let limit = limit.clamp(1, MAX_READ_PAGE) as usize;
             let (messages, last_seq) = room.read(after, limit);

@@ -52,7 +52,8 @@ impl ControlClient {
                 _ => Err(ClientError::Refused),
             }
         };
-        let framed = tokio::time::timeout(timeout, setup).await.map_err(|_| ClientError::Timeout)??;
+        let framed =
+            tokio::time::timeout(timeout, setup).await.map_err(|_| ClientError::Timeout)??;
         Ok(ControlClient { framed, next_id: 1, timeout })
     }
 

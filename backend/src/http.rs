@@ -64,7 +64,11 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: Cancellatio
     }
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -101,9 +105,11 @@ fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
 }
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
-    })
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
 fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> Response<Body> {
@@ -126,7 +132,9 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
             "unsupported_version",
             "Websocket version 13 is required.",
         );
-        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return response;
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -164,7 +172,9 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
     let task_shared = shared.clone();
     shared.connections.spawn(async move {
         let _slot = slot;
-        let Ok(upgraded) = on_upgrade.await else { return };
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
         let ws = WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,

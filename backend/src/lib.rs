@@ -154,7 +154,9 @@ impl Shared {
 
     /// Checks a room password on a blocking thread, a few at a time.
     pub async fn verify_password(&self, password: String, hash: String) -> bool {
-        let Ok(_permit) = self.password_checks.acquire().await else { return false };
+        let Ok(_permit) = self.password_checks.acquire().await else {
+            return false;
+        };
         tokio::task::spawn_blocking(move || {
             common::password::verify_password(&password, &hash).unwrap_or(false)
         })

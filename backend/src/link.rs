@@ -102,6 +102,18 @@ impl Link {
         }
     }
 
+    /// Waits until at least half the queue is free. A connection's reader
+    /// calls this before reading more: a client that pipelines many frames
+    /// is slowed by TCP flow control instead of overflowing its own queue
+    /// with the answers.
+    pub async fn wait_for_half_free(&self) {
+        let half = (self.tx.max_capacity() / 2).max(1);
+        if self.tx.capacity() < half {
+            // The permits go back to the queue as soon as they are dropped.
+            let _ = self.tx.reserve_many(half).await;
+        }
+    }
+
     /// Queues `frame` (best effort) and asks the connection to close after it.
     pub fn push_and_close(&self, frame: &Utf8Bytes, code: u16, reason: Disconnect) {
         let _ = self.tx.try_send(frame.clone());

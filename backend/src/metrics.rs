@@ -182,7 +182,8 @@ impl Metrics {
                     cpu = family.get_metric().first().map_or(0.0, |m| m.get_counter().get_value());
                 }
                 "process_resident_memory_bytes" => {
-                    rss = family.get_metric().first().map_or(0.0, |m| m.get_gauge().get_value()) as u64;
+                    rss = family.get_metric().first().map_or(0.0, |m| m.get_gauge().get_value())
+                        as u64;
                 }
                 _ => {}
             }

@@ -112,6 +112,7 @@ struct RoomState {
     closed: bool,
 }
 
+/// One chat room (see the module docs).
 pub struct Room {
     name: String,
     key: String,
@@ -238,13 +239,16 @@ impl Room {
         let ring = &st.ring;
         // Resume only when nothing the client missed has left the buffer.
         let resumed_after = resume.filter(|r| {
-            r.epoch == self.epoch && r.after_seq <= ring.last_seq() && r.after_seq + 1 >= ring.first_seq()
+            r.epoch == self.epoch
+                && r.after_seq <= ring.last_seq()
+                && r.after_seq + 1 >= ring.first_seq()
         });
         let messages: Box<dyn Iterator<Item = &Stored>> = match &resumed_after {
             Some(r) => Box::new(ring.after(r.after_seq)),
             None => Box::new(ring.iter()),
         };
-        let mut out = String::with_capacity(512 + ring.iter().map(|s| s.frame.len() + 1).sum::<usize>());
+        let mut out =
+            String::with_capacity(512 + ring.iter().map(|s| s.frame.len() + 1).sum::<usize>());
         out.push_str(r#"{"type":"welcome","room":"#);
         json_str(&mut out, &self.name);
         let _ = write!(out, r#","epoch":{},"you":"#, self.epoch);
@@ -274,7 +278,9 @@ impl Room {
     /// Removes a member and tells the others.
     pub fn leave(&self, id: u64) {
         let mut st = self.lock();
-        let Some(index) = st.seats.iter().position(|s| s.member.id == id) else { return };
+        let Some(index) = st.seats.iter().position(|s| s.member.id == id) else {
+            return;
+        };
         let seat = st.seats.swap_remove(index);
         if st.seats.is_empty() {
             st.empty_since = Some(Instant::now());
@@ -367,11 +373,7 @@ impl Room {
         Ok(member)
     }
 
-    fn own_message<'a>(
-        st: &'a mut RoomState,
-        seq: u64,
-        author: u64,
-    ) -> Result<&'a mut Stored, RoomError> {
+    fn own_message(st: &mut RoomState, seq: u64, author: u64) -> Result<&mut Stored, RoomError> {
         let stored = st.ring.get_mut(seq).ok_or(RoomError::NoSuchMessage)?;
         if stored.msg.from.id != author {
             return Err(RoomError::NotYours);
@@ -443,7 +445,9 @@ impl Room {
     /// True when the room is empty and has been idle long enough to go.
     pub fn is_expired(&self, now: Instant) -> bool {
         let st = self.lock();
-        let Some(empty_since) = st.empty_since else { return false };
+        let Some(empty_since) = st.empty_since else {
+            return false;
+        };
         let silent_long_enough =
             st.last_message_at.is_none_or(|at| now.duration_since(at) >= self.settings.silent);
         st.seats.is_empty()

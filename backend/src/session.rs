@@ -240,14 +240,13 @@ impl Reader {
         let join_deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.shared.config.join_timeout_ms);
         loop {
+            self.link.wait_for_half_free().await;
             let next = if self.member.is_none() {
                 match tokio::time::timeout_at(join_deadline, stream.next()).await {
                     Ok(next) => next,
                     Err(_) => {
-                        let frame = encode(&ServerFrame::error(
-                            "join_timeout",
-                            "Send a join frame first.",
-                        ));
+                        let frame =
+                            encode(&ServerFrame::error("join_timeout", "Send a join frame first."));
                         self.link.push(&frame);
                         self.ctl.close(close_code::POLICY_VIOLATION, Disconnect::JoinTimeout);
                         break;

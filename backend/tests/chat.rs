@@ -90,8 +90,12 @@ async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
     .await;
     let welcome = b.expect("welcome").await;
     assert_eq!(welcome["resumed"], true);
-    let seqs: Vec<u64> =
-        welcome["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = welcome["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [4, 5]);
 
     let mut c = backend.connect("resume").await;
@@ -169,7 +173,10 @@ async fn typing_nick_edit_and_delete_reach_the_others() {
 
     a.send(&ClientFrame::Nick { nick: "Ada L.".into() }).await;
     let nick = b.expect("nick").await;
-    assert_eq!((nick["member"]["nick"].as_str(), nick["old"].as_str()), (Some("Ada L."), Some("ada")));
+    assert_eq!(
+        (nick["member"]["nick"].as_str(), nick["old"].as_str()),
+        (Some("Ada L."), Some("ada"))
+    );
     assert_eq!(a.expect("nick").await["member"]["nick"], "Ada L.");
     a.send(&ClientFrame::Nick { nick: "system".into() }).await;
     assert_eq!(a.expect("error").await["code"], "reserved_nick");
@@ -210,11 +217,21 @@ async fn replies_and_history_pages() {
     for _ in 0..30 {
         a.expect("message").await;
     }
-    a.send(&ClientFrame::Send { text: "re".into(), client_id: None, drawing: None, reply_to: Some(7) })
-        .await;
+    a.send(&ClientFrame::Send {
+        text: "re".into(),
+        client_id: None,
+        drawing: None,
+        reply_to: Some(7),
+    })
+    .await;
     assert_eq!(a.expect("message").await["reply_to"], 7);
-    a.send(&ClientFrame::Send { text: "x".into(), client_id: None, drawing: None, reply_to: Some(99) })
-        .await;
+    a.send(&ClientFrame::Send {
+        text: "x".into(),
+        client_id: None,
+        drawing: None,
+        reply_to: Some(99),
+    })
+    .await;
     assert_eq!(a.expect("error").await["code"], "bad_reply_to");
 
     a.send(&ClientFrame::History { before: 11, limit: Some(4) }).await;
@@ -238,8 +255,13 @@ async fn drawings_are_messages_with_a_file_id() {
     backend.create_room("art").await;
     let (mut a, _) = backend.member("art", "a").await;
     let id = "0123456789abcdef0123456789abcdef";
-    a.send(&ClientFrame::Send { text: String::new(), client_id: None, drawing: Some(id.into()), reply_to: None })
-        .await;
+    a.send(&ClientFrame::Send {
+        text: String::new(),
+        client_id: None,
+        drawing: Some(id.into()),
+        reply_to: None,
+    })
+    .await;
     assert_eq!(a.expect("message").await["drawing"], id);
     a.send(&ClientFrame::Send {
         text: String::new(),

@@ -78,14 +78,28 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum RequestBody {
     /// Create the room, or return it if it exists (idempotent).
-    CreateRoom { name: String, password_hash: Option<String> },
-    LookupRoom { name: String },
+    CreateRoom {
+        name: String,
+        password_hash: Option<String>,
+    },
+    LookupRoom {
+        name: String,
+    },
     /// Rooms in key order, strictly after `after`.
-    ListRooms { after: Option<String>, limit: u32 },
+    ListRooms {
+        after: Option<String>,
+        limit: u32,
+    },
     /// The load report, with the rooms removed after cursor `removed_after`.
-    Load { removed_after: u64 },
-    DeleteRoom { name: String },
-    Announce { text: String },
+    Load {
+        removed_after: u64,
+    },
+    DeleteRoom {
+        name: String,
+    },
+    Announce {
+        text: String,
+    },
     /// Post as a named sender that is not a member (the HTTP API).
     PostMessage {
         room: String,
@@ -96,9 +110,16 @@ pub enum RequestBody {
     },
     /// With `after`, the oldest `limit` messages after that seq; without it,
     /// the newest `limit` messages. Oldest first either way.
-    ReadMessages { room: String, after: Option<u64>, limit: u32, password: Option<String> },
+    ReadMessages {
+        room: String,
+        after: Option<u64>,
+        limit: u32,
+        password: Option<String>,
+    },
     /// Refuse new rooms (true) or accept them again (false).
-    Drain { draining: bool },
+    Drain {
+        draining: bool,
+    },
 }
 
 impl RequestBody {

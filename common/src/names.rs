@@ -213,7 +213,8 @@ mod tests {
 
     #[test]
     fn room_characters() {
-        for ok in ["team-chat", "a_b.c", "Ünïcödé", "日本語", "café", "नमस्ते", "123", "x.y-z_1"] {
+        for ok in ["team-chat", "a_b.c", "Ünïcödé", "日本語", "café", "नमस्ते", "123", "x.y-z_1"]
+        {
             assert!(RoomName::parse(ok).is_ok(), "{ok} should be valid");
         }
         for bad in [
@@ -282,8 +283,11 @@ mod tests {
         assert_eq!(parse_nick("x\u{2067}y"), Err(NameError::NickCharacters));
         for reserved in ["system", "SYSTEM", " Admin ", "ADMİN"] {
             // "ADMİN" lowercases to "admi̇n" (with a combining dot): not "admin".
-            let expected =
-                if reserved == "ADMİN" { Ok(Some("ADMİN".into())) } else { Err(NameError::NickReserved) };
+            let expected = if reserved == "ADMİN" {
+                Ok(Some("ADMİN".into()))
+            } else {
+                Err(NameError::NickReserved)
+            };
             assert_eq!(parse_nick(reserved), expected, "{reserved}");
         }
         assert_eq!(parse_nick("systems"), Ok(Some("systems".into())));

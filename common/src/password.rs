@@ -3,8 +3,8 @@
 //! Hashing and verifying are CPU-heavy by design (tens of milliseconds);
 //! async callers run them on a blocking thread.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Longest password accepted, in bytes: hashing cost must not grow with input
 /// an attacker controls.

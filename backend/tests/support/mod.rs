@@ -112,7 +112,10 @@ impl TestBackend {
             if now == value {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{sample} stayed {now}, wanted {value}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{sample} stayed {now}, wanted {value}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -145,7 +148,8 @@ impl Drop for TestBackend {
 
 /// A plain HTTP/1.1 GET over a fresh connection: (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await
+    http_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))
+        .await
 }
 
 pub async fn http_request(addr: SocketAddr, raw: &str) -> (u16, String) {

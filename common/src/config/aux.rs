@@ -82,7 +82,10 @@ pub struct AuxConfig {
     pub http_post_burst: u32,
     /// Largest request body of the public and admin API.
     pub max_body_bytes: usize,
-    /// Longest a shutdown waits for requests in flight.
+    /// On shutdown, readiness answers 503 this long while requests are
+    /// still served (so load balancers stop sending first)…
+    pub shutdown_drain_ms: u64,
+    /// …then the listeners close and requests in flight get this long.
     pub shutdown_grace_ms: u64,
     /// How the load report of a backend turns into its placement score.
     pub placement: PlacementBudgets,
@@ -109,6 +112,7 @@ impl Default for AuxConfig {
             http_post_per_minute: 120,
             http_post_burst: 20,
             max_body_bytes: 16 * 1024,
+            shutdown_drain_ms: 1_000,
             shutdown_grace_ms: 5_000,
             placement: PlacementBudgets::default(),
         }
@@ -225,6 +229,10 @@ impl Validate for AuxConfig {
                 "must be at least poll_interval_ms",
             ));
         }
+        if self.shutdown_drain_ms > 600_000 || self.shutdown_grace_ms > 600_000 {
+            let key = if self.shutdown_drain_ms > 600_000 { "shutdown_drain_ms" } else { "shutdown_grace_ms" };
+            return Err(ConfigError::new(key, "must be at most 600000 (10 minutes)"));
+        }
         if self.control_pool_size > 256 {
             return Err(ConfigError::new("control_pool_size", "must be at most 256"));
         }
@@ -250,7 +258,10 @@ impl BackendEntry {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 64
-            && self.id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !id_ok {
             return Err(("id", "must be 1 to 64 of A-Z a-z 0-9 - _ .".into()));
         }
@@ -310,12 +321,18 @@ mod tests {
 
     #[test]
     fn bad_new_values_are_named() {
-        assert_eq!(key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["10.0.0.1/8"]"#)]), "trusted_proxies.0");
+        assert_eq!(
+            key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["10.0.0.1/8"]"#)]),
+            "trusted_proxies.0"
+        );
         assert_eq!(
             key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["::1/128", "nope"]"#)]),
             "trusted_proxies.1"
         );
-        assert_eq!(key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["1.2.3.4/33"]"#)]), "trusted_proxies.0");
+        assert_eq!(
+            key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["1.2.3.4/33"]"#)]),
+            "trusted_proxies.0"
+        );
         assert_eq!(key_of(&[("INSTANTCHAT_POLL_INTERVAL_MS", "0")]), "poll_interval_ms");
         assert_eq!(key_of(&[("INSTANTCHAT_CONTROL_POOL_SIZE", "0")]), "control_pool_size");
         assert_eq!(key_of(&[("INSTANTCHAT_CONTROL_POOL_SIZE", "1000")]), "control_pool_size");
@@ -323,8 +340,13 @@ mod tests {
         assert_eq!(key_of(&[("INSTANTCHAT_HTTP_POST_PER_MINUTE", "0")]), "http_post_per_minute");
         assert_eq!(key_of(&[("INSTANTCHAT_MAX_BODY_BYTES", "10")]), "max_body_bytes");
         assert_eq!(key_of(&[("INSTANTCHAT_FILES_URL", "ftp://x")]), "files_url");
+        assert_eq!(key_of(&[("INSTANTCHAT_SHUTDOWN_DRAIN_MS", "9999999")]), "shutdown_drain_ms");
+        assert_eq!(key_of(&[("INSTANTCHAT_SHUTDOWN_GRACE_MS", "-1")]), "shutdown_grace_ms");
         assert_eq!(
-            key_of(&[("INSTANTCHAT_POLL_INTERVAL_MS", "5000"), ("INSTANTCHAT_BACKEND_RETRY_MAX_MS", "10")]),
+            key_of(&[
+                ("INSTANTCHAT_POLL_INTERVAL_MS", "5000"),
+                ("INSTANTCHAT_BACKEND_RETRY_MAX_MS", "10")
+            ]),
             "backend_retry_max_ms"
         );
         assert_eq!(key_of(&[("INSTANTCHAT_PLACEMENT__CPU_CORES", "0.0")]), "placement.cpu_cores");
@@ -334,7 +356,10 @@ mod tests {
             (r#"[{id = "b 1", control_addr = "h:1"}]"#, "backends.0.id"),
             (r#"[{id = "b1", control_addr = "h"}]"#, "backends.0.control_addr"),
             (r#"[{id = "b1", control_addr = "h:0"}]"#, "backends.0.control_addr"),
-            (r#"[{id = "b1", control_addr = "h:1", public_url = "http://x"}]"#, "backends.0.public_url"),
+            (
+                r#"[{id = "b1", control_addr = "h:1", public_url = "http://x"}]"#,
+                "backends.0.public_url",
+            ),
         ];
         for (value, key) in bad_backends {
             assert_eq!(key_of(&[("INSTANTCHAT_BACKENDS", value)]), key, "{value}");

@@ -131,7 +131,10 @@ impl Validate for BackendConfig {
             return Err(ConfigError::new("public_url", "must start with ws:// or wss://"));
         }
         if self.idle_timeout_ms <= self.ping_interval_ms {
-            return Err(ConfigError::new("idle_timeout_ms", "must be longer than ping_interval_ms"));
+            return Err(ConfigError::new(
+                "idle_timeout_ms",
+                "must be longer than ping_interval_ms",
+            ));
         }
         if self.max_frame_bytes < 256 {
             return Err(ConfigError::new("max_frame_bytes", "must be at least 256"));

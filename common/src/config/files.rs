@@ -199,7 +199,10 @@ mod tests {
         for bad in proxies {
             assert_eq!(key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", bad)]), "trusted_proxies", "{bad}");
         }
-        assert_eq!(key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["10.0.0.0/+8"]"#)]), "trusted_proxies");
+        assert_eq!(
+            key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["10.0.0.0/+8"]"#)]),
+            "trusted_proxies"
+        );
         assert_eq!(key_of(&[("INSTANTCHAT_QUOTA", "5")]), "quota", "unknown keys are named");
     }
 

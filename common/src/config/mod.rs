@@ -12,17 +12,22 @@ mod files;
 
 use std::fmt;
 
-use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
-use serde::de::DeserializeOwned;
+use figment::providers::{Format, Serialized, Toml};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-pub use aux::{cidr_network, parse_cidr, AuxConfig, BackendEntry, PlacementBudgets};
+pub use aux::{AuxConfig, BackendEntry, PlacementBudgets, cidr_network, parse_cidr};
 pub use backend::BackendConfig;
 pub use files::FileSrvConfig;
 
 /// Prefix of the environment variables every service reads.
 pub const ENV_PREFIX: &str = "INSTANTCHAT_";
+
+/// `INSTANTCHAT_*` variables that set up the process rather than the
+/// service (read before the config is), and so are not config keys:
+/// `INSTANTCHAT_LOG_FORMAT=json` switches logs to JSON lines.
+pub const PROCESS_ENV_KEYS: &[&str] = &["LOG_FORMAT"];
 
 /// A configuration error, naming the key at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,12 +78,15 @@ where
         figment = figment.merge(Toml::string(file.contents));
     }
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
-        if rest.is_empty() {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if rest.is_empty() || PROCESS_ENV_KEYS.contains(&rest) {
             continue;
         }
         let key = rest.to_ascii_lowercase().replace("__", ".");
-        let value: figment::value::Value = value.parse().unwrap_or_else(|e: std::convert::Infallible| match e {});
+        let value: figment::value::Value =
+            value.parse().unwrap_or_else(|e: std::convert::Infallible| match e {});
         figment = figment.merge(Serialized::global(&key, value));
     }
     let config: T = figment.extract().map_err(|e| {

@@ -18,13 +18,15 @@ fn defaults_then_file_then_env() {
     assert_eq!(c.max_text_chars, 4000);
     assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
 
-    let c: BackendConfig = load(file("max_messages = 50\nid = \"b7\""), with_token.clone()).unwrap();
+    let c: BackendConfig =
+        load(file("max_messages = 50\nid = \"b7\""), with_token.clone()).unwrap();
     assert_eq!((c.max_messages, c.id.as_str()), (50, "b7"));
 
     let mut e = with_token;
     e.push(("INSTANTCHAT_MAX_MESSAGES".into(), "70".into()));
     e.push(("INSTANTCHAT_ALLOWED_ORIGINS".into(), r#"["https://chat.example"]"#.into()));
     e.push(("OTHER_MAX_MESSAGES".into(), "1".into()));
+    e.push(("INSTANTCHAT_LOG_FORMAT".into(), "json".into()));
     let c: BackendConfig = load(file("max_messages = 50"), e).unwrap();
     assert_eq!(c.max_messages, 70, "env beats file");
     assert_eq!(c.allowed_origins, vec!["https://chat.example".to_owned()]);
