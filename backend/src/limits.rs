@@ -70,9 +70,9 @@ mod tests {
             assert!(bucket.take(t0).is_ok());
         }
         let wait = bucket.take(t0).unwrap_err();
-        assert!(wait <= Duration::from_millis(100) && wait > Duration::from_millis(90), "{wait:?}");
-        assert!(bucket.take(t0 + Duration::from_millis(100)).is_ok());
-        assert!(bucket.take(t0 + Duration::from_millis(100)).is_err());
+        assert!(wait <= Duration::from_millis(101) && wait > Duration::from_millis(90), "{wait:?}");
+        assert!(bucket.take(t0 + Duration::from_millis(101)).is_ok());
+        assert!(bucket.take(t0 + Duration::from_millis(101)).is_err());
         // Refill never exceeds the burst.
         let later = t0 + Duration::from_secs(100);
         for _ in 0..20 {
