@@ -28,29 +28,13 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Share of the frame limit a list or read answer may fill.
 const ANSWER_BUDGET_DIVISOR: usize = 2;
 
+/// Serves the control listener until `stop` is cancelled.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    crate::accept_loop(listener, stop, "control", move |stream| {
         let shared = shared.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = connection(&shared, stream) => {}
-                () = stop.cancelled() => {}
-            }
-        });
-    }
+        async move { connection(&shared, stream).await }
+    })
+    .await;
 }
 
 fn reject(shared: &Shared, reason: &'static str) {

@@ -28,40 +28,24 @@ use crate::session;
 
 type Body = Full<Bytes>;
 
-/// Accepts connections until `stop` is cancelled.
+/// Serves the public listener until `stop` is cancelled.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, most likely: back off, don't spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    crate::accept_loop(listener, stop, "public", move |stream| {
         let shared = shared.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
+        async move {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(route(&shared, req)) }
             });
-            let conn = http1::Builder::new()
+            let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::select! {
-                _ = conn => {}
-                () = stop.cancelled() => {}
-            }
-        });
-    }
+                .with_upgrades()
+                .await;
+        }
+    })
+    .await;
 }
 
 fn respond(

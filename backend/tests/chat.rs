@@ -6,11 +6,7 @@ mod support;
 use common::config::BackendConfig;
 use common::control::{RequestBody, ResponseBody};
 use common::ws::{ClientFrame, Resume};
-use support::{Client, Ending, start, test_config};
-
-fn quick() -> BackendConfig {
-    BackendConfig { rate_per_sec: 100_000, rate_burst: 100_000, ..test_config() }
-}
+use support::{Client, Ending, quick, start};
 
 #[tokio::test]
 async fn two_members_see_the_same_messages_in_the_same_order() {

@@ -9,14 +9,10 @@ use std::time::Duration;
 use common::config::BackendConfig;
 use common::ws::ClientFrame;
 use futures_util::SinkExt;
-use support::{Client, Ending, start, test_config};
+use support::{Client, Ending, quick, start, test_config};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-
-fn quick() -> BackendConfig {
-    BackendConfig { rate_per_sec: 100_000, rate_burst: 100_000, ..test_config() }
-}
 
 #[tokio::test]
 async fn text_longer_than_4000_characters_is_refused_and_the_connection_stays() {

@@ -35,6 +35,11 @@ pub fn test_config() -> BackendConfig {
     BackendConfig { control_token: TOKEN.into(), ..BackendConfig::default() }
 }
 
+/// [`test_config`] with rate limits out of the way, for tests not about them.
+pub fn quick() -> BackendConfig {
+    BackendConfig { rate_per_sec: 100_000, rate_burst: 100_000, ..test_config() }
+}
+
 pub async fn start(config: BackendConfig) -> TestBackend {
     let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

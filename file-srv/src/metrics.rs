@@ -1,0 +1,129 @@
+//! The service's Prometheus metrics, in a registry of its own (tests run
+//! several services in one process).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every value of the `result` label of `instantchat_files_uploads_total`.
+pub const UPLOAD_RESULTS: &[&str] = &[
+    "stored",
+    "duplicate",
+    "too_large",
+    "not_png",
+    "corrupt_png",
+    "too_many_pixels",
+    "rate_limited",
+    "busy",
+    "timeout",
+    "origin_refused",
+    "bad_request",
+    "error",
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    uploads: IntCounterVec,
+    pub stored_bytes: IntGauge,
+    pub stored_files: IntGauge,
+    pub quota_bytes: IntGauge,
+    sweep_removed: IntCounterVec,
+    http_requests: IntCounterVec,
+    pub uploads_in_flight: IntGauge,
+    pub upload_seconds: Histogram,
+    pub served_bytes: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let uploads = IntCounterVec::new(
+            Opts::new("instantchat_files_uploads_total", "Upload attempts by result."),
+            &["result"],
+        )?;
+        let stored_bytes =
+            IntGauge::new("instantchat_files_stored_bytes", "Bytes of drawings on disk.")?;
+        let stored_files = IntGauge::new("instantchat_files_stored", "Drawings on disk.")?;
+        let quota_bytes =
+            IntGauge::new("instantchat_files_quota_bytes", "Disk quota for drawings, in bytes.")?;
+        let sweep_removed = IntCounterVec::new(
+            Opts::new(
+                "instantchat_files_sweep_removed_total",
+                "Drawings removed, by reason (expired, quota).",
+            ),
+            &["reason"],
+        )?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "instantchat_files_http_requests_total",
+                "HTTP requests by route and status.",
+            ),
+            &["route", "status"],
+        )?;
+        let uploads_in_flight = IntGauge::new(
+            "instantchat_files_uploads_in_flight",
+            "Uploads whose body is being read.",
+        )?;
+        let upload_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "instantchat_files_upload_duration_seconds",
+                "Time from request to answer of accepted uploads.",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+        )?;
+        let served_bytes =
+            IntCounter::new("instantchat_files_served_bytes_total", "Bytes of drawings served.")?;
+
+        for result in UPLOAD_RESULTS {
+            uploads.with_label_values(&[*result]);
+        }
+        for reason in ["expired", "quota"] {
+            sweep_removed.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(uploads.clone()))?;
+        registry.register(Box::new(stored_bytes.clone()))?;
+        registry.register(Box::new(stored_files.clone()))?;
+        registry.register(Box::new(quota_bytes.clone()))?;
+        registry.register(Box::new(sweep_removed.clone()))?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(uploads_in_flight.clone()))?;
+        registry.register(Box::new(upload_seconds.clone()))?;
+        registry.register(Box::new(served_bytes.clone()))?;
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(Self {
+            registry,
+            uploads,
+            stored_bytes,
+            stored_files,
+            quota_bytes,
+            sweep_removed,
+            http_requests,
+            uploads_in_flight,
+            upload_seconds,
+            served_bytes,
+        })
+    }
+
+    pub fn upload(&self, result: &str) {
+        self.uploads.with_label_values(&[result]).inc();
+    }
+
+    pub fn swept(&self, reason: &str, count: usize) {
+        self.sweep_removed.with_label_values(&[reason]).inc_by(count as u64);
+    }
+
+    pub fn request(&self, route: &str, status: u16) {
+        self.http_requests.with_label_values(&[route, &status.to_string()]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "could not encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,138 @@
+//! Start-up, the accept loop, the background sweep and the drain.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use common::config::FileSrvConfig;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::client_ip::TrustedProxies;
+use crate::cors::Cors;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::service::{self, AppState};
+use crate::store::Store;
+
+/// A client has this long to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-connection read buffer cap (headers; body frames are read through it).
+const MAX_BUF_BYTES: usize = 64 * 1024;
+
+/// Serves `listener` until `shutdown` completes, then drains: readiness turns
+/// 503, no new connections are taken, requests in flight get up to
+/// `shutdown_grace_ms` to finish, and what is left is cut.
+pub async fn run(
+    listener: TcpListener,
+    config: FileSrvConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("registering metrics")?;
+    let store = {
+        let dir = Path::new(&config.data_dir).to_owned();
+        let (ttl, quota, metrics) =
+            (Duration::from_secs(config.ttl_secs), config.quota_bytes, metrics.clone());
+        tokio::task::spawn_blocking(move || Store::open(&dir, ttl, quota, metrics))
+            .await?
+            .with_context(|| format!("opening the data folder {}", config.data_dir))?
+    };
+    let proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
+    let state = Arc::new(AppState {
+        public_url: config.public_url.trim_end_matches('/').to_owned(),
+        store: Arc::new(store),
+        limiter: RateLimiter::new(config.upload_rate_per_min, config.upload_burst),
+        cors: Cors::new(&config.allowed_origins),
+        proxies,
+        upload_permits: Semaphore::new(config.max_concurrent_uploads),
+        metrics,
+        draining: AtomicBool::new(false),
+        config,
+    });
+
+    let stop_sweep = CancellationToken::new();
+    let sweeper = tokio::spawn(sweep_loop(state.clone(), stop_sweep.clone()));
+
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, data_dir = %state.config.data_dir, "file-srv serving");
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Answers go out in one or a few writes; don't let Nagle hold the last one.
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let service = service_fn(move |req| service::handle(state.clone(), req, peer));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .max_buf_size(MAX_BUF_BYTES)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    connections.spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+
+    state.draining.store(true, Ordering::Relaxed);
+    drop(listener);
+    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+    tracing::info!(connections = connections.len(), ?grace, "draining");
+    let drained = tokio::time::timeout(grace, async {
+        graceful.shutdown().await;
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(left = connections.len(), "grace period over; closing connections");
+        connections.shutdown().await;
+    }
+    stop_sweep.cancel();
+    let _ = sweeper.await;
+    tracing::info!("file-srv stopped");
+    Ok(())
+}
+
+/// Removes expired drawings every `sweep_interval_ms` (first right at
+/// start-up) and forgets idle rate-limit buckets.
+async fn sweep_loop(state: Arc<AppState>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.sweep_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.sweep(SystemTime::now())).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired drawings removed"),
+            Err(e) => tracing::error!(error = %e, "the sweep failed"),
+        }
+        state.limiter.prune(Instant::now());
+    }
+}
