@@ -111,11 +111,16 @@ async fn write_loop(
     let ping_every = Duration::from_millis(cfg.ping_interval_ms);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let write_timeout = Duration::from_millis(cfg.idle_timeout_ms);
+    // Made once, not per frame: registering a waiter takes a lock shared by
+    // every connection, and a broadcast wakes them all at once.
+    let close_asked = ctl.notify.notified();
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(close_asked, shutdown);
     loop {
         tokio::select! {
             biased;
-            () = ctl.notify.notified() => break,
-            () = shared.shutdown.cancelled() => {
+            () = &mut close_asked => break,
+            () = &mut shutdown => {
                 // `close` sends the queue, then `closing`, then 1001.
                 ctl.close(close_code::GOING_AWAY, Disconnect::Shutdown);
                 break;
@@ -134,7 +139,7 @@ async fn write_loop(
                 };
                 tokio::select! {
                     biased;
-                    () = ctl.notify.notified() => break,
+                    () = &mut close_asked => break,
                     result = tokio::time::timeout(write_timeout, write) => match result {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => {
