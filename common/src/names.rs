@@ -27,11 +27,19 @@ pub const WEB_FILE_NAMES: &[&str] = &[
     "home.js",
     "room.js",
     "draw.js",
+    "connection.js",
+    "messages.js",
+    "people.js",
     "style.css",
     "favicon.ico",
     "favicon.svg",
     "robots.txt",
     "manifest.json",
+    // The browser tests' files live in web/ too (never linked from a page).
+    "package.json",
+    "package-lock.json",
+    "tests",
+    "node_modules",
     ".well-known",
 ];
 

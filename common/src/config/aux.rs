@@ -230,7 +230,11 @@ impl Validate for AuxConfig {
             ));
         }
         if self.shutdown_drain_ms > 600_000 || self.shutdown_grace_ms > 600_000 {
-            let key = if self.shutdown_drain_ms > 600_000 { "shutdown_drain_ms" } else { "shutdown_grace_ms" };
+            let key = if self.shutdown_drain_ms > 600_000 {
+                "shutdown_drain_ms"
+            } else {
+                "shutdown_grace_ms"
+            };
             return Err(ConfigError::new(key, "must be at most 600000 (10 minutes)"));
         }
         if self.control_pool_size > 256 {

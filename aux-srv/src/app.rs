@@ -1,0 +1,190 @@
+//! The state one aux-srv shares between its listeners, pollers and tasks.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::config::{AuxConfig, BackendEntry, ConfigError};
+use common::control::{ErrorCode, RequestBody, ResponseBody};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::control_client::ControlError;
+use crate::fleet::{Backend, Fleet, Health};
+use crate::metrics::Metrics;
+use crate::poller;
+use crate::rate_limit::RateLimiter;
+use crate::room_map::RoomMap;
+
+pub struct App {
+    pub config: AuxConfig,
+    pub fleet: Fleet,
+    pub rooms: RoomMap,
+    pub metrics: Metrics,
+    pub create_limit: RateLimiter,
+    pub post_limit: RateLimiter,
+    pub trusted_proxies: Vec<(IpAddr, u8)>,
+    /// Password hashing is slow on purpose; this bounds how many run at once.
+    pub hash_permits: Semaphore,
+    /// Cancelled when aux-srv shuts down; every task watches it.
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+    started: Instant,
+    /// Start-up sweeps still running (of the backends in the config).
+    startup_pending: AtomicUsize,
+    startup_done: Notify,
+    ready: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl App {
+    pub fn new(config: AuxConfig, shutdown: CancellationToken) -> Result<Arc<Self>, ConfigError> {
+        let trusted_proxies = config.trusted_proxy_nets()?;
+        Ok(Arc::new(App {
+            create_limit: RateLimiter::per_minute(
+                config.room_create_per_minute,
+                config.room_create_burst,
+            ),
+            post_limit: RateLimiter::per_minute(
+                config.http_post_per_minute,
+                config.http_post_burst,
+            ),
+            trusted_proxies,
+            hash_permits: Semaphore::new(2),
+            fleet: Fleet::default(),
+            rooms: RoomMap::default(),
+            metrics: Metrics::new(),
+            shutdown,
+            tasks: TaskTracker::new(),
+            started: Instant::now(),
+            startup_pending: AtomicUsize::new(config.backends.len()),
+            startup_done: Notify::new(),
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            config,
+        }))
+    }
+
+    /// Ready once the start-up sweep is done (or its wait ran out), until
+    /// shutdown begins.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    /// True once shutdown began (readiness answers 503 from then on).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire) || self.shutdown.is_cancelled()
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Called by each configured backend's poller after its first attempt.
+    pub fn startup_backend_settled(&self) {
+        let before = self.startup_pending.fetch_sub(1, Ordering::AcqRel);
+        if before <= 1 {
+            self.startup_done.notify_waiters();
+        }
+    }
+
+    /// Waits until every configured backend was swept or found unreachable,
+    /// or the rebuild timeout passed, then declares readiness.
+    pub async fn await_startup(&self) {
+        let deadline = Duration::from_millis(self.config.rebuild_timeout_ms);
+        let wait = async {
+            loop {
+                let notified = self.startup_done.notified();
+                if self.startup_pending.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let complete = tokio::time::timeout(deadline, wait).await.is_ok();
+        let took = self.started.elapsed();
+        self.metrics.startup_rebuild_seconds.set(took.as_secs_f64());
+        if complete {
+            tracing::info!(
+                rooms = self.rooms.len(),
+                took_ms = took.as_millis() as u64,
+                "room map rebuilt, ready"
+            );
+        } else {
+            tracing::warn!(
+                rooms = self.rooms.len(),
+                "room map rebuild still running after rebuild_timeout_ms; ready anyway (unknown names are still asked of every backend)"
+            );
+        }
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Adds a backend and starts polling it.
+    pub fn add_backend(
+        self: &Arc<Self>,
+        entry: BackendEntry,
+        startup: bool,
+    ) -> Option<Arc<Backend>> {
+        let backend = Arc::new(Backend::new(
+            entry,
+            &self.config.control_token,
+            Duration::from_millis(self.config.control_timeout_ms),
+            self.config.control_pool_size,
+            self.shutdown.child_token(),
+        ));
+        if !self.fleet.add(backend.clone()) {
+            return None;
+        }
+        self.metrics.set_backend_state(&backend.id, "unknown");
+        self.tasks.spawn(poller::run(self.clone(), backend.clone(), startup));
+        Some(backend)
+    }
+
+    /// Stops using a backend and forgets its rooms.
+    pub fn remove_backend(&self, id: &str) -> Option<(Arc<Backend>, usize)> {
+        let backend = self.fleet.remove(id)?;
+        backend.cancel.cancel();
+        let forgotten = self.rooms.forget_backend(id);
+        self.metrics.forget_backend(id);
+        self.metrics.rooms_known.set(self.rooms.len() as i64);
+        Some((backend, forgotten))
+    }
+
+    /// One control request, counted, with a word to the poller when the
+    /// answer contradicts what it believes about the backend's health.
+    pub async fn call(
+        &self,
+        backend: &Backend,
+        body: RequestBody,
+    ) -> Result<ResponseBody, ControlError> {
+        let kind = body.kind();
+        let result = backend.client.request(body).await;
+        let label = match &result {
+            Ok(ResponseBody::Error { .. }) => "error",
+            Ok(_) => "ok",
+            Err(ControlError::NotSent(_)) => "unreachable",
+            Err(ControlError::Uncertain(_)) => "uncertain",
+        };
+        self.metrics.control(kind, label);
+        let health = backend.health();
+        if result.is_err() == (health == Health::Up) {
+            backend.poke.notify_one();
+        }
+        result
+    }
+}
+
+/// A backend's refusal, as the HTTP API reports it.
+pub fn error_status(code: ErrorCode) -> u16 {
+    match code {
+        ErrorCode::NotFound => 404,
+        ErrorCode::Draining => 503,
+        ErrorCode::BadName | ErrorCode::BadRequest => 400,
+        ErrorCode::PasswordRequired => 401,
+        ErrorCode::WrongPassword => 403,
+        ErrorCode::TooLarge => 413,
+        ErrorCode::Internal => 502,
+    }
+}

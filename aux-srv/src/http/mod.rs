@@ -1,0 +1,9 @@
+//! The two HTTP listeners: the public one (pages, API, probes, metrics) and
+//! the admin one. hyper 1.x, HTTP/1.1.
+
+pub mod admin;
+pub mod api;
+pub mod public;
+pub mod respond;
+pub mod server;
+pub mod static_files;

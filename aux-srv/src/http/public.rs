@@ -1,0 +1,133 @@
+//! The public listener's routes. Every request is counted under the route it
+//! matched (`/api/rooms/{room}`), never its raw path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::app::App;
+use crate::http::api;
+use crate::http::respond::{self, ApiError, Resp};
+use crate::http::static_files;
+use crate::rate_limit::client_ip;
+
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let started = Instant::now();
+    let (route, resp) = route(&app, req, peer).await;
+    let status = resp.status().as_u16().to_string();
+    app.metrics.http_requests.with_label_values(&[route, &status]).inc();
+    app.metrics.http_seconds.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn route(app: &Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> (&'static str, Resp) {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method().clone();
+    let get = method == Method::GET || method == Method::HEAD;
+    let ip = client_ip(peer.ip(), req.headers(), &app.trusted_proxies);
+    let result = match segments.as_slice() {
+        [""] if get => return ("/", page(app, "index.html", &req).await),
+        ["livez"] if get => return ("/livez", respond::plain(StatusCode::OK, "ok\n")),
+        ["readyz"] if get => return ("/readyz", readyz(app)),
+        ["metrics"] if get => {
+            let mut resp = respond::with_body(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                app.metrics.render(),
+            );
+            resp.headers_mut()
+                .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            return ("/metrics", resp);
+        }
+        ["api", "rooms"] => (
+            "/api/rooms",
+            match method {
+                Method::POST => api::create_only(app, req, ip).await,
+                _ => Err(ApiError::method_not_allowed()),
+            },
+        ),
+        ["api", "rooms", room] => {
+            let room = room.to_string();
+            (
+                "/api/rooms/{room}",
+                match method {
+                    Method::GET | Method::HEAD => api::get_room(app, &room).await,
+                    Method::PUT => api::open_or_create(app, &room, req, ip).await,
+                    _ => Err(ApiError::method_not_allowed()),
+                },
+            )
+        }
+        ["api", "rooms", room, "messages"] => {
+            let room = room.to_string();
+            (
+                "/api/rooms/{room}/messages",
+                match method {
+                    Method::GET | Method::HEAD => api::read_messages(app, &room, &req, ip).await,
+                    Method::POST => api::post_message(app, &room, req, ip).await,
+                    _ => Err(ApiError::method_not_allowed()),
+                },
+            )
+        }
+        ["api", ..] => ("/api/other", Err(ApiError::not_found())),
+        ["static", rest @ ..] if get => {
+            let decoded: Option<Vec<String>> =
+                rest.iter().map(|s| respond::percent_decode(s)).collect();
+            let decoded = decoded.unwrap_or_default();
+            let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
+            let resp = match static_files::resolve(&app.config.web_root, &parts) {
+                Some(path) => static_files::serve(&path, req.headers()).await,
+                None => None,
+            };
+            ("/static/{file}", resp.ok_or_else(ApiError::not_found))
+        }
+        [segment] if get => {
+            let segment = respond::percent_decode(segment).unwrap_or_default();
+            if let Some(path) = static_files::resolve(&app.config.web_root, &[segment.as_str()]) {
+                if let Some(resp) = static_files::serve(&path, req.headers()).await {
+                    return ("/{file}", resp);
+                }
+            }
+            match common::names::RoomName::parse(&segment) {
+                Ok(_) => return ("/{room}", page(app, "room.html", &req).await),
+                Err(_) => ("other", Err(ApiError::not_found())),
+            }
+        }
+        _ if !get => ("other", Err(ApiError::method_not_allowed())),
+        _ => ("other", Err(ApiError::not_found())),
+    };
+    let (route, result) = result;
+    (route, result.unwrap_or_else(ApiError::into_response))
+}
+
+async fn page(app: &App, file: &str, req: &Request<Incoming>) -> Resp {
+    let path = std::path::Path::new(&app.config.web_root).join(file);
+    match static_files::serve(&path, req.headers()).await {
+        Some(resp) => resp,
+        None => {
+            tracing::warn!(file = %path.display(), "web page missing from web_root");
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "This page is not installed.")
+                .into_response()
+        }
+    }
+}
+
+fn readyz(app: &App) -> Resp {
+    let backends = app.fleet.all();
+    let up = backends.iter().filter(|b| b.health() == crate::fleet::Health::Up).count();
+    let (status, state) = if app.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if !app.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    } else {
+        (StatusCode::OK, "ready")
+    };
+    respond::json(
+        status,
+        &json!({ "status": state, "backends": backends.len(), "backends_up": up, "rooms_known": app.rooms.len() }),
+    )
+}

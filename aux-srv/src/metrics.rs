@@ -1,0 +1,167 @@
+//! aux-srv's Prometheus metrics, in a registry of its own (tests run several
+//! services in one process). No room name is ever a label.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// By backend and result (`created`, `existed`, `draining`, `failed`).
+    pub placements: IntCounterVec,
+    /// By result: `hit` (in the map), `rebuilt` (found by asking the
+    /// backends), `miss` (nobody has it), `unavailable`.
+    pub lookups: IntCounterVec,
+    /// One sweep of one backend's room list.
+    pub rebuild_seconds: Histogram,
+    /// Start-up until the room map was rebuilt (or the wait gave up).
+    pub startup_rebuild_seconds: prometheus::Gauge,
+    /// 1 for the state each backend is in, by backend and state.
+    pub backend_state: IntGaugeVec,
+    pub backend_score: prometheus::GaugeVec,
+    pub rooms_known: IntGauge,
+    pub http_requests: IntCounterVec,
+    pub http_seconds: HistogramVec,
+    pub control_requests: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    /// The same room found on two backends: must stay 0.
+    pub duplicate_rooms: prometheus::IntCounter,
+}
+
+pub const BACKEND_STATES: &[&str] = &["unknown", "up", "down", "draining"];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let placements = IntCounterVec::new(
+            Opts::new("instantchat_aux_placements_total", "Room placements by backend and result."),
+            &["backend", "result"],
+        )
+        .expect("valid metric");
+        let lookups = IntCounterVec::new(
+            Opts::new("instantchat_aux_lookups_total", "Room lookups by result."),
+            &["result"],
+        )
+        .expect("valid metric");
+        let rebuild_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "instantchat_aux_rebuild_duration_seconds",
+                "Time to sweep one backend's room list into the room map.",
+            )
+            .buckets(vec![0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )
+        .expect("valid metric");
+        let startup_rebuild_seconds = prometheus::Gauge::new(
+            "instantchat_aux_startup_rebuild_seconds",
+            "Time from start until the room map was rebuilt from every backend.",
+        )
+        .expect("valid metric");
+        let backend_state = IntGaugeVec::new(
+            Opts::new("instantchat_aux_backend_state", "1 for the state each backend is in."),
+            &["backend", "state"],
+        )
+        .expect("valid metric");
+        let backend_score = prometheus::GaugeVec::new(
+            Opts::new("instantchat_aux_backend_score", "Placement score (lower gets new rooms)."),
+            &["backend"],
+        )
+        .expect("valid metric");
+        let rooms_known = IntGauge::new("instantchat_aux_rooms_known", "Rooms in the room map.")
+            .expect("valid metric");
+        let http_requests = IntCounterVec::new(
+            Opts::new("instantchat_aux_http_requests_total", "HTTP requests by route and status."),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let http_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "instantchat_aux_http_request_duration_seconds",
+                "HTTP request time.",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let control_requests = IntCounterVec::new(
+            Opts::new(
+                "instantchat_aux_control_requests_total",
+                "Control requests to backends by kind and result (ok, error, unreachable, uncertain).",
+            ),
+            &["kind", "result"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new("instantchat_aux_rate_limited_total", "Requests refused with 429, by limit."),
+            &["limit"],
+        )
+        .expect("valid metric");
+        let duplicate_rooms = prometheus::IntCounter::new(
+            "instantchat_aux_duplicate_rooms_total",
+            "Times one room name was found on two backends (must stay 0).",
+        )
+        .expect("valid metric");
+        let m = Metrics {
+            registry,
+            placements,
+            lookups,
+            rebuild_seconds,
+            startup_rebuild_seconds,
+            backend_state,
+            backend_score,
+            rooms_known,
+            http_requests,
+            http_seconds,
+            control_requests,
+            rate_limited,
+            duplicate_rooms,
+        };
+        let r = &m.registry;
+        r.register(Box::new(m.placements.clone())).expect("unique");
+        r.register(Box::new(m.lookups.clone())).expect("unique");
+        r.register(Box::new(m.rebuild_seconds.clone())).expect("unique");
+        r.register(Box::new(m.startup_rebuild_seconds.clone())).expect("unique");
+        r.register(Box::new(m.backend_state.clone())).expect("unique");
+        r.register(Box::new(m.backend_score.clone())).expect("unique");
+        r.register(Box::new(m.rooms_known.clone())).expect("unique");
+        r.register(Box::new(m.http_requests.clone())).expect("unique");
+        r.register(Box::new(m.http_seconds.clone())).expect("unique");
+        r.register(Box::new(m.control_requests.clone())).expect("unique");
+        r.register(Box::new(m.rate_limited.clone())).expect("unique");
+        r.register(Box::new(m.duplicate_rooms.clone())).expect("unique");
+        // Only one process collector per process would be wrong, but one per
+        // registry is what lets each service show its own /metrics.
+        let _ = r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        m
+    }
+
+    pub fn set_backend_state(&self, backend: &str, state: &str) {
+        for s in BACKEND_STATES {
+            self.backend_state.with_label_values(&[backend, s]).set(i64::from(*s == state));
+        }
+    }
+
+    pub fn forget_backend(&self, backend: &str) {
+        for s in BACKEND_STATES {
+            let _ = self.backend_state.remove_label_values(&[backend, s]);
+        }
+        let _ = self.backend_score.remove_label_values(&[backend]);
+    }
+
+    pub fn control(&self, kind: &str, result: &str) {
+        self.control_requests.with_label_values(&[kind, result]).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,204 @@
+//! The room map is only a cache: aux-srv restarts, backends die and come
+//! back empty, rooms expire — and no name ever ends up on two backends.
+
+mod support;
+
+use std::collections::HashMap;
+
+use http::Method;
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
+    init_tracing();
+    let b1 = start_backend(backend_config("b1")).await;
+    let b2 = start_backend(backend_config("b2")).await;
+    let config = aux_config(&[&b1, &b2]);
+    let mut first = start_aux_ready(config.clone()).await;
+    let mut rooms = HashMap::new();
+    for i in 0..12 {
+        let answer = first.put_room(&format!("Kept-Room-{i}")).await.json();
+        rooms.insert(format!("kept-room-{i}"), answer["ws_url"].as_str().unwrap().to_owned());
+    }
+    let on_b2 = rooms.values().filter(|url| url.starts_with(&b2.ws_base())).count();
+    assert!((1..12).contains(&on_b2), "rooms on both backends");
+    let watched_url = rooms["kept-room-0"].clone();
+    let (mut member, _) = Ws::join(&watched_url, "ada").await;
+    let before = call(
+        Method::POST,
+        &first.url("/api/rooms/kept-room-0/messages"),
+        &[],
+        Some(json!({"nick": "bot", "text": "before the restart"}).to_string()),
+    )
+    .await;
+    assert_eq!(before.status, 201);
+    assert_eq!(member.next_of("message").await["text"], "before the restart");
+
+    first.stop().await;
+    let second = start_aux(config).await;
+    // Right away, before the sweep may have finished: found on demand.
+    for (key, url) in &rooms {
+        let r = second.get_room(&key.to_uppercase()).await;
+        assert_eq!(r.status, 200, "{key}: {}", r.body);
+        assert_eq!(r.json()["ws_url"].as_str(), Some(url.as_str()), "{key}");
+    }
+    // And no creation places a known name elsewhere.
+    let reopened = second.put_room("KEPT-ROOM-3").await;
+    assert_eq!(
+        (reopened.status, reopened.json()["ws_url"].as_str()),
+        (200, Some(rooms["kept-room-3"].as_str()))
+    );
+
+    // After the sweep: the map holds every room, answers are map hits.
+    second.await_ready().await;
+    assert_eq!(second.metric("instantchat_aux_rooms_known").await, 12.0);
+    let hits = second.metric("instantchat_aux_lookups_total{result=\"hit\"}").await;
+    for (key, url) in &rooms {
+        assert_eq!(second.get_room(key).await.json()["ws_url"].as_str(), Some(url.as_str()));
+    }
+    assert!(second.metric("instantchat_aux_lookups_total{result=\"hit\"}").await >= hits + 12.0);
+    assert!(second.metric("instantchat_aux_startup_rebuild_seconds").await > 0.0);
+
+    // The member connected through the restart lost nothing.
+    let after = call(
+        Method::POST,
+        &second.url("/api/rooms/Kept-Room-0/messages"),
+        &[],
+        Some(json!({"nick": "bot", "text": "after the restart"}).to_string()),
+    )
+    .await;
+    assert_eq!(after.status, 201);
+    assert_eq!(member.next_of("message").await["text"], "after the restart");
+    let history = get(&second.url("/api/rooms/kept-room-0/messages")).await.json();
+    let texts: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["before the restart", "after the restart"]);
+}
+
+#[tokio::test]
+async fn a_name_the_map_does_not_know_is_asked_of_every_backend() {
+    init_tracing();
+    let b1 = start_backend(backend_config("b1")).await;
+    let b2 = start_backend(backend_config("b2")).await;
+    let aux = start_aux_ready(aux_config(&[&b1, &b2])).await;
+    // Make b2 the least loaded, then give b1 a room aux-srv has never heard of.
+    for i in 0..3 {
+        b1.create_directly(&format!("filler-{i}")).await;
+    }
+    let hidden = b1.create_directly("Hidden-Room").await;
+    assert_eq!(hidden.key, "hidden-room");
+    let rebuilt = aux.metric("instantchat_aux_lookups_total{result=\"rebuilt\"}").await;
+    let r = aux.put_room("hidden-ROOM").await;
+    assert_eq!(r.status, 200, "not created again: {}", r.body);
+    assert_eq!(ws_base_of(&r.json()), b1.ws_base());
+    assert!(b2.lookup("hidden-room").await.is_none(), "never placed on b2");
+    assert_eq!(
+        aux.metric("instantchat_aux_lookups_total{result=\"rebuilt\"}").await,
+        rebuilt + 1.0
+    );
+}
+
+#[tokio::test]
+async fn a_dead_backend_gets_no_rooms_its_rooms_answer_503_and_its_names_free_up_when_it_returns_empty()
+ {
+    init_tracing();
+    let b1 = start_backend(backend_config("b1")).await;
+    let mut b2 = start_backend(backend_config("b2")).await;
+    let aux = start_aux_ready(aux_config(&[&b1, &b2])).await;
+    let mut on_b2 = Vec::new();
+    for i in 0..6 {
+        let name = format!("doomed-{i}");
+        let r = aux.put_room(&name).await.json();
+        if ws_base_of(&r) == b2.ws_base() {
+            on_b2.push(name);
+        }
+    }
+    assert!(!on_b2.is_empty());
+
+    b2.stop().await;
+    aux.await_backend_state("b2", "down").await;
+    for name in &on_b2 {
+        let r = aux.get_room(name).await;
+        assert_eq!((r.status, r.error_code().as_str()), (503, "backend_unavailable"), "{name}");
+        // Not placed anywhere else while b2 may still hold it.
+        let r = aux.put_room(name).await;
+        assert_eq!((r.status, r.error_code().as_str()), (503, "backend_unavailable"), "{name}");
+        let r = get(&aux.url(&format!("/api/rooms/{name}/messages"))).await;
+        assert_eq!(r.status, 503, "{name}");
+    }
+    assert!(b1.lookup(&on_b2[0]).await.is_none());
+    // New names all go to b1.
+    for i in 0..5 {
+        let r = aux.put_room(&format!("survivor-{i}")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(ws_base_of(&r.json()), b1.ws_base());
+    }
+    assert_eq!(
+        aux.metric("instantchat_aux_backend_state{backend=\"b2\",state=\"down\"}").await,
+        1.0
+    );
+
+    // b2 comes back as a new, empty process: its old names are free again.
+    b2.restart_empty().await;
+    aux.await_backend_state("b2", "up").await;
+    for name in &on_b2 {
+        let r = aux.get_room(name).await;
+        assert_eq!((r.status, r.error_code().as_str()), (404, "room_not_found"), "{name}");
+        let r = aux.put_room(name).await;
+        assert_eq!((r.status, r.json()["created"].as_bool()), (201, Some(true)), "{name}");
+    }
+    assert_eq!(aux.metric("instantchat_aux_duplicate_rooms_total").await, 0.0);
+}
+
+#[tokio::test]
+async fn an_aux_restart_while_a_backend_is_down_refuses_unknown_names_rather_than_guess() {
+    init_tracing();
+    let b1 = start_backend(backend_config("b1")).await;
+    let mut b2 = start_backend(backend_config("b2")).await;
+    let config = aux_config(&[&b1, &b2]);
+    let held = b2.create_directly("held-by-b2").await;
+    b2.stop().await;
+
+    let aux = start_aux_ready(config).await;
+    // b2 may hold any name aux-srv does not know: nothing new can be placed.
+    let r = aux.put_room(&held.name).await;
+    assert_eq!((r.status, r.error_code().as_str()), (503, "backend_unavailable"));
+    let r = aux.put_room("brand-new-name").await;
+    assert_eq!(r.status, 503);
+    // Rooms on reachable backends still work.
+    let on_b1 = b1.create_directly("on-b1").await;
+    assert_eq!(aux.get_room(&on_b1.name).await.status, 200);
+
+    // Removing the dead backend (force) is the operator's way out.
+    let removed = aux.admin(Method::DELETE, "/admin/backends/b2?force=true", None).await;
+    assert_eq!(removed.status, 200);
+    assert_eq!(aux.put_room("brand-new-name").await.status, 201);
+}
+
+#[tokio::test]
+async fn an_expired_room_is_forgotten_and_its_name_can_be_created_again() {
+    init_tracing();
+    let mut config = backend_config("b1");
+    config.room_idle_secs = 1;
+    config.room_silent_secs = 1;
+    let b1 = start_backend(config).await;
+    let aux = start_aux_ready(aux_config(&[&b1])).await;
+    let first = aux.put_room("Short-Lived").await.json();
+    assert_eq!(first["created"], true);
+    assert_eq!(aux.metric("instantchat_aux_rooms_known").await, 1.0);
+
+    // The backend removes it; its load report tells aux-srv, which forgets it.
+    eventually("aux-srv forgot the expired room", || async {
+        aux.metric("instantchat_aux_rooms_known").await == 0.0
+    })
+    .await;
+    assert_eq!(aux.get_room("short-lived").await.status, 404);
+    let again = aux.put_room("short-lived").await;
+    assert_eq!((again.status, again.json()["created"].as_bool()), (201, Some(true)));
+    assert_eq!(again.json()["name"], "short-lived", "a new room, under its new creator's spelling");
+}

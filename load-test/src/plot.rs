@@ -1,0 +1,155 @@
+//! The run's timeline as an SVG: latency percentiles per second on top,
+//! events per second below. SVG text needs no fonts on the machine.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use plotters::prelude::*;
+
+use crate::report::Report;
+
+/// The series whose latency is drawn: what users of this scenario feel most.
+fn latency_series(report: &Report) -> Vec<String> {
+    let has = |n: &str| report.timeline.iter().any(|p| p.series.contains_key(n));
+    if has("delivery") {
+        vec!["delivery".into()]
+    } else if has("create") || has("lookup") {
+        ["create", "lookup"].iter().filter(|n| has(n)).map(|n| (*n).to_owned()).collect()
+    } else if has("join") {
+        vec!["join".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 720)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        let (top, bottom) = root.split_vertically(380);
+        let len = report.timeline.len().max(1) as f64;
+
+        let lat = latency_series(report);
+        let max_ms = report
+            .timeline
+            .iter()
+            .flat_map(|p| lat.iter().filter_map(|n| p.series.get(n)).map(|s| s.p99_ms))
+            .fold(0.0f64, f64::max)
+            .max(0.1)
+            * 1.15;
+        let title = format!(
+            "{} — {} latency per second (ms; max is clipped to the p99 scale)",
+            report.scenario,
+            lat.join(" / ")
+        );
+        let mut chart = ChartBuilder::on(&top)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..len, 0f64..max_ms)
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("ms")
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut colour = 0;
+        for name in &lat {
+            type Pick = fn(&crate::stats::Percentiles) -> f64;
+            let picks: [(&str, Pick); 4] = [
+                ("p50", |p| p.p50_ms),
+                ("p90", |p| p.p90_ms),
+                ("p99", |p| p.p99_ms),
+                ("max", |p| p.max_ms),
+            ];
+            for (label, pick) in picks {
+                let c = COLOURS[colour % COLOURS.len()];
+                colour += 1;
+                let points: Vec<(f64, f64)> = report
+                    .timeline
+                    .iter()
+                    .filter_map(|p| {
+                        p.series
+                            .get(name)
+                            .filter(|s| s.count > 0)
+                            .map(|s| (p.t as f64 + 0.5, pick(s).min(max_ms)))
+                    })
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                    .map_err(|e| anyhow!("{e}"))?
+                    .label(format!("{name} {label}"))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+
+        let names: Vec<String> = {
+            let mut n: Vec<String> =
+                report.timeline.iter().flat_map(|p| p.series.keys().cloned()).collect();
+            n.sort();
+            n.dedup();
+            n
+        };
+        let max_rate = report
+            .timeline
+            .iter()
+            .flat_map(|p| p.series.values().map(|s| s.count))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64
+            * 1.15;
+        let mut chart = ChartBuilder::on(&bottom)
+            .caption(format!("{} — events per second", report.scenario), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..len, 0f64..max_rate)
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("per second")
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        for (i, name) in names.iter().enumerate() {
+            let c = COLOURS[i % COLOURS.len()];
+            let points: Vec<(f64, f64)> = report
+                .timeline
+                .iter()
+                .map(|p| (p.t as f64 + 0.5, p.series.get(name).map_or(0.0, |s| s.count as f64)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                .map_err(|e| anyhow!("{e}"))?
+                .label(format!("{name}/s"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    std::fs::write(path, svg)?;
+    Ok(())
+}

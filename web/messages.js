@@ -1,0 +1,424 @@
+// The message log: keeps every message the page knows in seq order, renders
+// the newest window of them, pages older ones in as the reader scrolls up
+// (first from memory, then with `history` frames), and shows unsent ones.
+// Text always goes in as text nodes: nothing a member typed becomes HTML.
+
+import { el, formatTime, nickHue } from './app.js';
+
+const WINDOW = 100; // messages rendered at first
+const PAGE = 50; // more per scroll to the top
+const CONSECUTIVE_MS = 5 * 60_000;
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}]/giu;
+const FILE_ID = /^[0-9a-f]{32}$/;
+
+export class MessageLog {
+  /**
+   * @param {object} o
+   * @param {HTMLElement} o.scroller the element with role="log" that scrolls
+   * @param {HTMLElement} o.list where message articles go
+   * @param {HTMLElement} o.pendingList where unsent messages go
+   * @param {HTMLElement} o.top the "older messages" bar
+   * @param {HTMLElement} o.jump the "new messages below" button
+   */
+  constructor(o) {
+    Object.assign(this, o);
+    this.all = []; // sorted by seq
+    this.bySeq = new Map();
+    this.nodes = new Map(); // seq → rendered article
+    this.firstRendered = 0; // index into `all`
+    this.serverHasMore = false;
+    this.asking = false;
+    this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.keyboard();
+    this.jump.addEventListener('click', () => this.toBottom());
+    this.top.querySelector('button')?.addEventListener('click', () => this.older());
+  }
+
+  // ------------------------------------------------------------ model updates
+
+  /** A fresh view (first join, or a resume the server could not honour). */
+  replaceAll(messages) {
+    this.all = [...messages].sort((a, b) => a.seq - b.seq);
+    this.bySeq = new Map(this.all.map((m) => [m.seq, m]));
+    this.nodes.clear();
+    this.list.replaceChildren();
+    this.firstRendered = Math.max(0, this.all.length - WINDOW);
+    this.serverHasMore = this.all.length > 0 && this.all[0].seq > 1;
+    this.list.append(...this.all.slice(this.firstRendered).map((m, i) => this.render(m, this.all[this.firstRendered + i - 1])));
+    this.updateTop();
+    this.toBottom();
+    this.fillScreen();
+  }
+
+  /** A message frame (new, or one the page has seen and now knows better). */
+  upsert(message, { mine = false } = {}) {
+    const known = this.bySeq.get(message.seq);
+    if (known) {
+      Object.assign(known, message);
+      this.rerender(message.seq);
+      return;
+    }
+    const stick = this.atBottom() || mine;
+    this.bySeq.set(message.seq, message);
+    const last = this.all[this.all.length - 1];
+    if (!last || message.seq > last.seq) {
+      this.all.push(message);
+      this.list.append(this.render(message, last));
+    } else {
+      const at = this.all.findIndex((m) => m.seq > message.seq);
+      this.all.splice(at, 0, message);
+      if (at >= this.firstRendered) {
+        const next = this.nodes.get(this.all[at + 1].seq);
+        this.list.insertBefore(this.render(message, this.all[at - 1]), next || null);
+        this.rerender(this.all[at + 1].seq);
+      } else {
+        this.firstRendered += 1;
+      }
+    }
+    if (this.all.length === 1) this.updateTop();
+    if (stick) this.toBottom();
+    else this.jump.hidden = false;
+  }
+
+  edited(seq, text) {
+    const m = this.bySeq.get(seq);
+    if (!m) return;
+    m.text = text;
+    m.edited = true;
+    this.rerender(seq);
+  }
+
+  deleted(seq) {
+    const m = this.bySeq.get(seq);
+    if (!m) return;
+    Object.assign(m, { deleted: true, text: '', drawing: undefined });
+    this.rerender(seq);
+  }
+
+  /** The answer to a `history` request: older messages, oldest first. */
+  history(messages, hasMore) {
+    this.asking = false;
+    const oldest = this.all[0]?.seq ?? Infinity;
+    const older = messages.filter((m) => m.seq < oldest && !this.bySeq.has(m.seq)).sort((a, b) => a.seq - b.seq);
+    this.serverHasMore = hasMore && older.length > 0;
+    if (older.length) {
+      for (const m of older) this.bySeq.set(m.seq, m);
+      this.all = [...older, ...this.all];
+      // Render everything before what is shown: the new ones, and any still
+      // only in memory (none, normally: history is asked for when all are shown).
+      const before = this.firstRendered + older.length;
+      this.firstRendered = 0;
+      this.renderOlder(before);
+    }
+    this.updateTop();
+  }
+
+  /** Everyone's own-message buttons depend on who "me" is (a reconnect changes the id). */
+  refreshAll() {
+    for (const seq of [...this.nodes.keys()]) this.rerender(seq);
+  }
+
+  /** Shows the outbox: messages typed but not yet confirmed by the server. */
+  setPending(frames, { online }) {
+    const me = this.me();
+    this.pendingList.replaceChildren(
+      ...frames.map((f) =>
+        el('article', { class: 'msg mine pending', tabindex: -1, dataset: { clientId: f.client_id } },
+          el('header', { class: 'meta' }, el('span', { class: 'nick' }, me?.nick || 'you'),
+            el('span', { class: 'state' }, online ? 'sending…' : 'not sent yet — it goes out when you are back online')),
+          f.text ? el('p', { class: 'text' }, f.text) : null,
+          f.drawing ? el('p', { class: 'text muted' }, '(a drawing)') : null,
+          el('div', { class: 'actions' },
+            el('button', { type: 'button', tabindex: -1, onclick: () => this.onDiscard(f.client_id) }, 'Discard')))));
+    if (frames.length) this.toBottom();
+  }
+
+  /** A line about the room (joins, leaves, renames, announcements). */
+  note(text, kind = 'note') {
+    const stick = this.atBottom();
+    this.list.append(el('p', { class: `note ${kind}` }, text));
+    if (stick) this.toBottom();
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  rerender(seq) {
+    const old = this.nodes.get(seq);
+    if (!old) return;
+    const i = this.all.findIndex((m) => m.seq === seq);
+    const fresh = this.render(this.all[i], this.all[i - 1]);
+    old.replaceWith(fresh);
+  }
+
+  render(m, prev) {
+    const me = this.me();
+    const mine = me && m.from.id === me.id && m.from.id !== 0;
+    const consecutive = prev && !prev.deleted && prev.from.id === m.from.id &&
+      prev.from.nick === m.from.nick && m.ts - prev.ts < CONSECUTIVE_MS;
+    const classes = ['msg'];
+    if (consecutive) classes.push('cont');
+    if (mine) classes.push('mine');
+    if (m.deleted) classes.push('deleted');
+    if (!mine && me && !m.deleted && mentions(m.text, me.nick)) classes.push('mention');
+
+    const nick = el('span', { class: 'nick' }, m.from.nick);
+    nick.style.setProperty('--hue', nickHue(m.from.nick));
+    const time = el('time', { datetime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() },
+      formatTime(m.ts));
+    const article = el('article', {
+      class: classes.join(' '),
+      id: `m${m.seq}`,
+      dataset: { seq: m.seq },
+      tabindex: -1, // a tap focuses it, which shows its buttons on touch screens
+    },
+    el('header', { class: 'meta' }, nick, ' ', time, m.edited && !m.deleted ? el('span', { class: 'edited' }, ' (edited)') : null),
+    m.reply_to ? this.quote(m.reply_to) : null,
+    m.deleted ? el('p', { class: 'text muted' }, 'This message was deleted.') : null,
+    !m.deleted && m.text ? el('p', { class: 'text' }, ...linkify(m.text)) : null,
+    !m.deleted && m.drawing ? this.drawing(m) : null,
+    m.deleted ? null : this.actions(m, mine));
+    for (const control of article.querySelectorAll('a, button')) control.tabIndex = -1; // see keyboard()
+    this.nodes.set(m.seq, article);
+    return article;
+  }
+
+  quote(seq) {
+    const original = this.bySeq.get(seq);
+    const label = original
+      ? [original.from.nick, ': ', original.deleted ? '(deleted)' : excerpt(original.text || '(a drawing)')]
+      : ['an earlier message'];
+    return el('button', {
+      type: 'button',
+      class: 'quote',
+      title: 'Show the message this replies to',
+      onclick: () => this.reveal(seq),
+    }, '↪ ', ...label);
+  }
+
+  drawing(m) {
+    if (!FILE_ID.test(m.drawing)) return el('p', { class: 'text muted' }, '(a drawing that cannot be shown)');
+    const url = `${this.filesUrl()}/files/${m.drawing}.png`;
+    const alt = `Drawing by ${m.from.nick}`;
+    return el('a', {
+      class: 'drawing',
+      href: url,
+      target: '_blank',
+      rel: 'noopener noreferrer',
+      title: 'Open full size',
+      onclick: (e) => {
+        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        this.onOpenImage(url, alt);
+      },
+    }, el('img', { src: url, alt, width: 800, height: 600, decoding: 'async' }));
+  }
+
+  actions(m, mine) {
+    const bar = el('div', { class: 'actions' },
+      el('button', { type: 'button', onclick: () => this.onReply(m) }, 'Reply'));
+    if (mine) {
+      if (m.text) {
+        bar.append(el('button', { type: 'button', onclick: (e) => this.startEdit(m, e.currentTarget) }, 'Edit'));
+      }
+      const del = el('button', { type: 'button', class: 'danger' }, 'Delete');
+      let armed = null;
+      del.addEventListener('click', () => {
+        if (armed) {
+          clearTimeout(armed);
+          this.onDelete(m);
+          return;
+        }
+        del.textContent = 'Confirm delete';
+        armed = setTimeout(() => {
+          armed = null;
+          del.textContent = 'Delete';
+        }, 4000);
+      });
+      bar.append(del);
+    }
+    return bar;
+  }
+
+  startEdit(m, button) {
+    const article = button.closest('article');
+    const text = article.querySelector('.text');
+    const box = el('textarea', { 'aria-label': 'Edit message', rows: 2 });
+    box.value = m.text;
+    const done = () => this.rerender(m.seq);
+    const save = () => {
+      const value = box.value;
+      if (value.trim() && value !== m.text) this.onEdit(m, value);
+      done();
+    };
+    const form = el('form', { class: 'edit', onsubmit: (e) => { e.preventDefault(); save(); } },
+      box,
+      el('div', { class: 'edit-buttons' },
+        el('button', { type: 'submit' }, 'Save'),
+        el('button', { type: 'button', onclick: done }, 'Cancel')));
+    box.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') done();
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        save();
+      }
+    });
+    text.replaceWith(form);
+    article.querySelector('.actions').hidden = true;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  // ------------------------------------------------------------ keyboard
+
+  /**
+   * The log is one Tab stop: arrow keys (and Home/End) move between messages,
+   * and Tab then reaches the focused message's links and buttons only (they
+   * are rendered out of the Tab order), so a long log does not stand between
+   * the keyboard and the composer.
+   */
+  keyboard() {
+    const articles = () => [...this.list.querySelectorAll('article'), ...this.pendingList.querySelectorAll('article')];
+    this.scroller.addEventListener('keydown', (e) => {
+      if (!['ArrowUp', 'ArrowDown', 'Home', 'End'].includes(e.key)) return;
+      if (e.target.closest('textarea, input')) return;
+      const all = articles();
+      if (!all.length) return;
+      const current = e.target.closest('article');
+      let i = current ? all.indexOf(current) : all.length;
+      if (e.key === 'ArrowUp') i -= 1;
+      else if (e.key === 'ArrowDown') i += 1;
+      else i = e.key === 'Home' ? 0 : all.length - 1;
+      if (i < 0) {
+        this.older();
+        return;
+      }
+      e.preventDefault();
+      all[Math.min(i, all.length - 1)].focus();
+    });
+    const buttonsOf = (article) => article.querySelectorAll('a, button');
+    this.scroller.addEventListener('focusin', (e) => {
+      const article = e.target.closest('article');
+      if (article) for (const b of buttonsOf(article)) b.tabIndex = 0;
+    });
+    this.scroller.addEventListener('focusout', (e) => {
+      const article = e.target.closest('article');
+      if (article && !article.contains(e.relatedTarget)) for (const b of buttonsOf(article)) b.tabIndex = -1;
+    });
+  }
+
+  // ------------------------------------------------------------ scrolling and paging
+
+  atBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 48;
+  }
+
+  toBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.jump.hidden = true;
+  }
+
+  onScroll() {
+    if (this.atBottom()) this.jump.hidden = true;
+    if (this.scroller.scrollTop < 150) this.older();
+  }
+
+  /** Shows older messages: the ones in memory first, then asks the server. */
+  older() {
+    if (this.firstRendered > 0) {
+      const n = Math.min(PAGE, this.firstRendered);
+      this.firstRendered -= n;
+      this.renderOlder(n);
+      this.updateTop();
+      return;
+    }
+    if (this.serverHasMore && !this.asking && this.all.length && this.onOlder(this.all[0].seq)) {
+      this.asking = true;
+      this.updateTop();
+    }
+  }
+
+  /** Renders the `n` messages just before what is shown, keeping the view still. */
+  renderOlder(n) {
+    const start = this.firstRendered;
+    const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
+    const slice = this.all.slice(start, start + n);
+    const nodes = slice.map((m, i) => this.render(m, this.all[start + i - 1]));
+    this.list.prepend(...nodes);
+    const after = this.all[start + n];
+    if (after) this.rerender(after.seq); // it may now continue the one before
+    this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
+  }
+
+  /** Pages older messages in while they do not fill the view (no scrolling possible yet). */
+  fillScreen() {
+    let guard = 20;
+    while (guard-- > 0 && this.firstRendered > 0 && this.scroller.scrollHeight <= this.scroller.clientHeight) {
+      this.older();
+    }
+  }
+
+  updateTop() {
+    const first = this.all[0];
+    let text;
+    let button = false;
+    if (this.firstRendered > 0) {
+      text = '';
+      button = true;
+    } else if (this.asking) {
+      text = 'Loading older messages…';
+    } else if (this.serverHasMore) {
+      text = '';
+      button = true;
+    } else if (!first) {
+      text = 'No messages yet. Say hello!';
+    } else if (first.seq === 1) {
+      text = 'This is the beginning of the room.';
+    } else {
+      text = 'Older messages have expired.';
+    }
+    this.top.querySelector('.top-text').textContent = text;
+    this.top.querySelector('button').hidden = !button;
+  }
+
+  /** Scrolls to a message (rendering older ones first if needed) and highlights it. */
+  reveal(seq) {
+    const i = this.all.findIndex((m) => m.seq === seq);
+    if (i < 0) return;
+    if (i < this.firstRendered) {
+      const n = this.firstRendered - i;
+      this.firstRendered = i;
+      this.renderOlder(n);
+      this.updateTop();
+    }
+    const node = this.nodes.get(seq);
+    if (!node) return;
+    node.scrollIntoView({ block: 'center' });
+    node.classList.remove('flash');
+    void node.offsetWidth; // restart the animation
+    node.classList.add('flash');
+  }
+}
+
+function excerpt(text, max = 80) {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
+}
+
+function mentions(text, nick) {
+  if (!text || !nick) return false;
+  return text.toLocaleLowerCase().includes(nick.toLocaleLowerCase());
+}
+
+/** Text with web addresses as links: strings and <a> nodes, never parsed HTML. */
+export function linkify(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(el('a', { href: match[0], target: '_blank', rel: 'noopener noreferrer nofollow ugc' }, match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
