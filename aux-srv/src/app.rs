@@ -1,31 +1,30 @@
 //! The state one aux-srv shares between its listeners, pollers and tasks.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::config::{AuxConfig, BackendEntry, ConfigError};
 use common::control::{ErrorCode, RequestBody, ResponseBody};
+use common::net::{IpRateLimiter, Rate, TrustedProxies};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::control_client::ControlError;
 use crate::fleet::{Backend, Fleet, Health};
 use crate::metrics::Metrics;
 use crate::poller;
-use crate::rate_limit::RateLimiter;
 use crate::room_map::RoomMap;
+use backend::control_client::ControlError;
 
 pub struct App {
     pub config: AuxConfig,
     pub fleet: Fleet,
     pub rooms: RoomMap,
     pub metrics: Metrics,
-    pub create_limit: RateLimiter,
-    pub post_limit: RateLimiter,
-    pub trusted_proxies: Vec<(IpAddr, u8)>,
+    pub create_limit: IpRateLimiter,
+    pub post_limit: IpRateLimiter,
+    pub trusted_proxies: TrustedProxies,
     /// Password hashing is slow on purpose; this bounds how many run at once.
     pub hash_permits: Semaphore,
     /// Cancelled when aux-srv shuts down; every task watches it.
@@ -41,16 +40,16 @@ pub struct App {
 
 impl App {
     pub fn new(config: AuxConfig, shutdown: CancellationToken) -> Result<Arc<Self>, ConfigError> {
-        let trusted_proxies = config.trusted_proxy_nets()?;
+        let trusted_proxies = config.trusted_proxy_list()?;
         Ok(Arc::new(App {
-            create_limit: RateLimiter::per_minute(
+            create_limit: IpRateLimiter::new(Rate::per_minute(
                 config.room_create_per_minute,
                 config.room_create_burst,
-            ),
-            post_limit: RateLimiter::per_minute(
+            )),
+            post_limit: IpRateLimiter::new(Rate::per_minute(
                 config.http_post_per_minute,
                 config.http_post_burst,
-            ),
+            )),
             trusted_proxies,
             hash_permits: Semaphore::new(2),
             fleet: Fleet::default(),

@@ -19,9 +19,9 @@ use futures_util::future::join_all;
 use rand::Rng;
 
 use crate::app::App;
-use crate::control_client::ControlError;
 use crate::fleet::{Backend, Health};
 use crate::room_map::Recorded;
+use backend::control_client::ControlError;
 
 pub struct Found {
     pub backend: Arc<Backend>,

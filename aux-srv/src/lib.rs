@@ -10,8 +10,8 @@
 //! - [`directory`]: find and place rooms without ever duplicating a name.
 //! - [`placement`]: the load score; [`poller`]: load reports, removals,
 //!   restarts, sweeps of a backend's room list.
-//! - [`control_client`]: the control protocol client (pooled connections).
-//! - [`rate_limit`]: per-IP token buckets and the trusted-proxy rule.
+//! - The control protocol client (pooled connections) is
+//!   `backend::control_client`, next to the server it talks to.
 //! - [`http`]: the listeners — public routes, JSON API, static files, admin.
 //! - [`metrics`]: the Prometheus registry.
 //!
@@ -19,14 +19,12 @@
 //! fleet in one process: aux-srv, two backends and file-srv.
 
 pub mod app;
-pub mod control_client;
 pub mod directory;
 pub mod fleet;
 pub mod http;
 pub mod metrics;
 pub mod placement;
 pub mod poller;
-pub mod rate_limit;
 pub mod room_map;
 
 use std::future::Future;

@@ -129,8 +129,9 @@ impl Metrics {
         r.register(Box::new(m.control_requests.clone())).expect("unique");
         r.register(Box::new(m.rate_limited.clone())).expect("unique");
         r.register(Box::new(m.duplicate_rooms.clone())).expect("unique");
-        // Only one process collector per process would be wrong, but one per
-        // registry is what lets each service show its own /metrics.
+        // Each service's registry gets its own process collector, so that
+        // every /metrics shows the process figures even when several
+        // services share a process (the `instantchat` fleet, tests).
         let _ = r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         m
     }

@@ -1,35 +1,7 @@
-//! Per-connection flood control: a token bucket for client frames, and a
-//! watch on how often a client keeps hitting it.
+//! Per-connection flood control: a watch on how often a client keeps hitting
+//! its rate limit (the token bucket itself is `common::net::TokenBucket`).
 
 use std::time::{Duration, Instant};
-
-/// Allows `rate` frames per second with bursts of `burst`.
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    tokens: f32,
-    rate: f32,
-    burst: f32,
-    last: Instant,
-}
-
-impl TokenBucket {
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
-        TokenBucket { tokens: burst as f32, rate: rate as f32, burst: burst as f32, last: now }
-    }
-
-    /// Takes a token, or says how long until one is free.
-    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f32((1.0 - self.tokens) / self.rate))
-        }
-    }
-}
 
 /// Counts refusals in a sliding 10-second window: a client that keeps
 /// flooding after being told to slow down is closed (1008).
@@ -61,25 +33,6 @@ impl FloodWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn burst_then_rate() {
-        let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(10, 20, t0);
-        for _ in 0..20 {
-            assert!(bucket.take(t0).is_ok());
-        }
-        let wait = bucket.take(t0).unwrap_err();
-        assert!(wait <= Duration::from_millis(101) && wait > Duration::from_millis(90), "{wait:?}");
-        assert!(bucket.take(t0 + Duration::from_millis(101)).is_ok());
-        assert!(bucket.take(t0 + Duration::from_millis(101)).is_err());
-        // Refill never exceeds the burst.
-        let later = t0 + Duration::from_secs(100);
-        for _ in 0..20 {
-            assert!(bucket.take(later).is_ok());
-        }
-        assert!(bucket.take(later).is_err());
-    }
 
     #[test]
     fn flood_watch_window() {

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::names::{parse_nick, parse_required_nick, random_nick};
+use common::net::{Rate, TokenBucket};
 use common::ws::{ClientFrame, CloseReason, Limits, Member, ServerFrame, close_code};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -24,7 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
 use crate::Shared;
-use crate::limits::{FloodWatch, TokenBucket};
+use crate::limits::FloodWatch;
 use crate::link::{ConnCtl, Link};
 use crate::metrics::Disconnect;
 use crate::room::{Outgoing, Room, encode};
@@ -214,6 +215,7 @@ struct Reader {
     ctl: Arc<ConnCtl>,
     member: Option<Membership>,
     bucket: TokenBucket,
+    rate: Rate,
     flood: FloodWatch,
     limits: Limits,
 }
@@ -228,7 +230,8 @@ impl Reader {
         let cfg = &shared.config;
         let now = Instant::now();
         Reader {
-            bucket: TokenBucket::new(cfg.rate_per_sec, cfg.rate_burst, now),
+            bucket: TokenBucket::new(Rate::per_second(cfg.rate_per_sec, cfg.rate_burst), now),
+            rate: Rate::per_second(cfg.rate_per_sec, cfg.rate_burst),
             flood: FloodWatch::new(cfg.flood_close_after, now),
             limits: shared.limits.clone(),
             shared,
@@ -306,7 +309,7 @@ impl Reader {
 
     async fn on_text(&mut self, text: &str) -> Flow {
         let now = Instant::now();
-        if let Err(wait) = self.bucket.take(now) {
+        if let Err(wait) = self.bucket.take(self.rate, now) {
             self.shared.metrics.rate_limited.inc();
             if self.flood.refused(now) {
                 return Flow::Close(close_code::POLICY_VIOLATION, Disconnect::Flooding);

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use backend::control_client::{ClientError, ControlClient};
+use backend::control_client::{ControlClient, ControlError};
 use common::config::BackendConfig;
 use common::control::{self, ErrorCode, RequestBody, ResponseBody};
 use support::{Ending, TOKEN, WAIT, start, test_config};
@@ -37,10 +37,12 @@ async fn a_wrong_token_is_refused_and_counted() {
     backend
         .await_metric(r#"instantchat_backend_control_rejected_total{reason="bad_token"}"#, 1.0)
         .await;
-    assert!(matches!(
-        ControlClient::connect(backend.control, "nope", 1 << 20, WAIT).await,
-        Err(ClientError::Refused)
-    ));
+    let stranger = ControlClient::new(backend.control.to_string(), "not-the-token-0000", WAIT, 1);
+    let refused = stranger.request(RequestBody::Drain { draining: true }).await.unwrap_err();
+    assert!(
+        matches!(refused, ControlError::NotSent(ref why) if why.contains("refused")),
+        "{refused}"
+    );
     // A request before authenticating is just a wrong token: nothing decoded.
     let request =
         control::encode(&control::Request { id: 1, body: RequestBody::Drain { draining: true } });
@@ -93,7 +95,7 @@ async fn garbage_after_auth_closes_the_connection_and_the_server_stays_up() {
 #[tokio::test]
 async fn rooms_are_created_once_listed_in_pages_and_deleted() {
     let backend = start(test_config()).await;
-    let mut control = backend.control().await;
+    let control = backend.control();
     let ResponseBody::Created { room, created: true } = control
         .request(RequestBody::CreateRoom { name: "Alpha".into(), password_hash: None })
         .await
@@ -181,7 +183,7 @@ async fn http_api_posts_and_reads_reach_websocket_members() {
     let backend = start(test_config()).await;
     backend.create_room("bots").await;
     let (mut member, _) = backend.member("bots", "human").await;
-    let mut control = backend.control().await;
+    let control = backend.control();
     let post = |text: &str, client_id: Option<&str>| RequestBody::PostMessage {
         room: "bots".into(),
         nick: "bot".into(),

@@ -57,10 +57,8 @@ async fn sigterm_closes_clients_with_1001_and_the_process_exits() {
             break (field("public"), field("control"));
         }
     };
-    let mut control =
-        backend::control_client::ControlClient::connect(control, TOKEN, 1 << 20, support::WAIT)
-            .await
-            .unwrap();
+    let control =
+        backend::control_client::ControlClient::new(control.to_string(), TOKEN, support::WAIT, 1);
     control
         .request(common::control::RequestBody::CreateRoom {
             name: "sigterm".into(),

@@ -12,11 +12,13 @@
 //! - [`config`]: the configuration of every service and how it is layered
 //!   (defaults < TOML file < `INSTANTCHAT_*` environment).
 //! - [`password`]: the slow salted hash protecting rooms with a password.
+//! - [`net`]: trusted proxies and `X-Forwarded-For`, token-bucket rate limits.
 //! - [`http_error`]: the JSON error body every HTTP service answers with.
 
 pub mod config;
 pub mod control;
 pub mod http_error;
 pub mod names;
+pub mod net;
 pub mod password;
 pub mod ws;

@@ -12,18 +12,16 @@
 //! - [`store`]: `{data_dir}/{id}.png`, atomic writes through `tmp/`, the
 //!   in-memory index, TTL sweep and quota eviction.
 //! - [`serve`]: streaming a drawing with its caching and safety headers.
-//! - [`cors`], [`client_ip`], [`rate_limit`]: who may upload, who the client
-//!   is behind trusted proxies, and how often it may upload.
+//! - [`cors`]: which pages may upload. Who the client is behind trusted
+//!   proxies, and how often it may upload, is `common::net`.
 //! - [`metrics`], [`response`]: Prometheus metrics and answer building.
 //!
 //! The HTTP API, limits and configuration are described in `docs/FILES.md`.
 
-pub mod client_ip;
 pub mod cors;
 pub mod file_id;
 pub mod metrics;
 pub mod png;
-pub mod rate_limit;
 pub mod response;
 pub mod serve;
 pub mod server;

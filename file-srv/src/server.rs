@@ -17,12 +17,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::client_ip::TrustedProxies;
 use crate::cors::Cors;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
 use crate::service::{self, AppState};
 use crate::store::Store;
+use common::net::{IpRateLimiter, Rate, TrustedProxies};
 
 /// A client has this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +49,10 @@ pub async fn run(
     let state = Arc::new(AppState {
         public_url: config.public_url.trim_end_matches('/').to_owned(),
         store: Arc::new(store),
-        limiter: RateLimiter::new(config.upload_rate_per_min, config.upload_burst),
+        limiter: IpRateLimiter::new(Rate::per_minute(
+            config.upload_rate_per_min,
+            config.upload_burst,
+        )),
         cors: Cors::new(&config.allowed_origins),
         proxies,
         upload_permits: Semaphore::new(config.max_concurrent_uploads),

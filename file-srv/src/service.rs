@@ -12,20 +12,19 @@ use hyper::body::Incoming;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::client_ip::TrustedProxies;
 use crate::cors::{Cors, Origin};
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
 use crate::response::{ApiError, Body, empty, json, text};
 use crate::store::Store;
 use crate::{serve, upload};
+use common::net::{IpRateLimiter, TrustedProxies};
 
 pub struct AppState {
     pub config: FileSrvConfig,
     /// `public_url` without a trailing slash.
     pub public_url: String,
     pub store: Arc<Store>,
-    pub limiter: RateLimiter,
+    pub limiter: IpRateLimiter,
     pub cors: Cors,
     pub proxies: TrustedProxies,
     pub upload_permits: Semaphore,
@@ -66,7 +65,9 @@ async fn upload_route(
 ) -> Response<Body> {
     match *req.method() {
         Method::POST => {
-            let client = state.proxies.client_ip(peer.ip(), req.headers());
+            let forwarded =
+                req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+            let client = state.proxies.client_ip(peer.ip(), forwarded);
             upload::handle(state, req, client, origin).await
         }
         Method::OPTIONS => preflight(origin, &[Method::POST]),

@@ -102,7 +102,6 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Routed {
             ("/admin/rooms/{room}", delete_room(app, &room).await)
         }
         (Method::POST, ["admin", "announce"]) => ("/admin/announce", announce(app, req).await),
-        (_, ["admin", ..]) => ("admin_other", Err(ApiError::not_found())),
         _ => ("admin_other", Err(ApiError::not_found())),
     }
 }

@@ -13,7 +13,6 @@ use crate::app::App;
 use crate::http::api;
 use crate::http::respond::{self, ApiError, Resp};
 use crate::http::static_files;
-use crate::rate_limit::client_ip;
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let started = Instant::now();
@@ -29,7 +28,8 @@ async fn route(app: &Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> (&'s
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
     let get = method == Method::GET || method == Method::HEAD;
-    let ip = client_ip(peer.ip(), req.headers(), &app.trusted_proxies);
+    let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let ip = app.trusted_proxies.client_ip(peer.ip(), forwarded);
     let result = match segments.as_slice() {
         [""] if get => return ("/", page(app, "index.html", &req).await),
         ["livez"] if get => return ("/livez", respond::plain(StatusCode::OK, "ok\n")),

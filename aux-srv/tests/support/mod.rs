@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use aux_srv::control_client::ControlClient;
+use backend::control_client::ControlClient;
 use bytes::Bytes;
 use common::config::{AuxConfig, BackendConfig, BackendEntry, PlacementBudgets};
 use common::control::{RequestBody, ResponseBody, RoomInfo};

@@ -65,12 +65,13 @@ pub async fn start(config: BackendConfig) -> TestBackend {
 }
 
 impl TestBackend {
-    pub async fn control(&self) -> ControlClient {
-        ControlClient::connect(self.control, TOKEN, 1 << 20, WAIT).await.unwrap()
+    /// A control client holding one connection at a time.
+    pub fn control(&self) -> ControlClient {
+        ControlClient::new(self.control.to_string(), TOKEN, WAIT, 1)
     }
 
     pub async fn request(&self, body: RequestBody) -> ResponseBody {
-        self.control().await.request(body).await.unwrap()
+        self.control().request(body).await.unwrap()
     }
 
     pub async fn create_room(&self, name: &str) -> RoomInfo {

@@ -1,6 +1,6 @@
 //! aux-srv's configuration.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -120,55 +120,10 @@ impl Default for AuxConfig {
 }
 
 impl AuxConfig {
-    /// `trusted_proxies` parsed into (network address, prefix length) pairs.
-    pub fn trusted_proxy_nets(&self) -> Result<Vec<(IpAddr, u8)>, ConfigError> {
-        self.trusted_proxies
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                parse_cidr(s).map_err(|m| ConfigError::new(format!("trusted_proxies.{i}"), m))
-            })
-            .collect()
-    }
-}
-
-/// Parses `10.0.0.0/8`, `fd00::/8` or a plain address (a /32 or /128). Host
-/// bits below the prefix are refused: `10.0.0.1/8` is probably a typo.
-pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix)),
-        None => (text, None),
-    };
-    let addr: IpAddr =
-        addr.trim().parse().map_err(|_| format!("`{text}` is not an IP address or CIDR"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        None => max,
-        Some(p) => p
-            .trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("`{text}` has a bad prefix length"))?,
-    };
-    if cidr_network(addr, prefix) != addr {
-        return Err(format!("`{text}` has host bits set below the prefix"));
-    }
-    Ok((addr, prefix))
-}
-
-/// `addr` with every bit below `prefix` cleared.
-pub fn cidr_network(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => {
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
-            IpAddr::from((u32::from(v4) & mask).to_be_bytes())
-        }
-        IpAddr::V6(v6) => {
-            let mask =
-                if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
-            IpAddr::from((u128::from(v6) & mask).to_be_bytes())
-        }
+    /// `trusted_proxies` parsed (validated at load, so this only fails for a
+    /// config built by hand).
+    pub fn trusted_proxy_list(&self) -> Result<crate::net::TrustedProxies, ConfigError> {
+        super::parse_trusted_proxies(&self.trusted_proxies)
     }
 }
 
@@ -205,7 +160,7 @@ impl Validate for AuxConfig {
         if self.web_root.is_empty() {
             return Err(ConfigError::new("web_root", "must not be empty"));
         }
-        self.trusted_proxy_nets()?;
+        self.trusted_proxy_list()?;
         let positive = [
             ("poll_interval_ms", self.poll_interval_ms),
             ("control_timeout_ms", self.control_timeout_ms),
@@ -318,9 +273,9 @@ mod tests {
         assert_eq!(c.poll_interval_ms, 100);
         assert_eq!(c.placement.cpu_cores, 4.0);
         assert_eq!(c.backends[0].public_url.as_deref(), Some("wss://b1.example"));
-        let nets = c.trusted_proxy_nets().unwrap();
-        assert_eq!(nets[0], ("10.0.0.0".parse().unwrap(), 8));
-        assert_eq!(nets[1], ("::1".parse().unwrap(), 128));
+        let proxies = c.trusted_proxy_list().unwrap();
+        assert_eq!(proxies.client_ip("10.9.9.9".parse().unwrap(), ["1.2.3.4"]).to_string(), "1.2.3.4");
+        assert_eq!(proxies.client_ip("::1".parse().unwrap(), ["1.2.3.4"]).to_string(), "1.2.3.4");
     }
 
     #[test]
@@ -370,19 +325,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cidrs() {
-        assert_eq!(parse_cidr("192.168.0.0/16").unwrap().1, 16);
-        assert_eq!(parse_cidr("0.0.0.0/0").unwrap().1, 0);
-        assert_eq!(parse_cidr("fd00::/8").unwrap().1, 8);
-        assert!(parse_cidr("192.168.0.1/16").is_err());
-        assert!(parse_cidr("192.168.0.0/").is_err());
-        assert!(parse_cidr("example.com/8").is_err());
-        let net = |s: &str, p| cidr_network(s.parse().unwrap(), p).to_string();
-        assert_eq!(net("10.1.2.3", 8), "10.0.0.0");
-        assert_eq!(net("10.1.2.3", 32), "10.1.2.3");
-        assert_eq!(net("10.1.2.3", 0), "0.0.0.0");
-        assert_eq!(net("2001:db8::1", 32), "2001:db8::");
-        assert_eq!(net("2001:db8::1", 128), "2001:db8::1");
-    }
 }

@@ -17,7 +17,7 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use aux::{AuxConfig, BackendEntry, PlacementBudgets, cidr_network, parse_cidr};
+pub use aux::{AuxConfig, BackendEntry, PlacementBudgets};
 pub use backend::BackendConfig;
 pub use files::FileSrvConfig;
 
@@ -51,6 +51,17 @@ impl ConfigError {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self { key: key.into(), message: message.into() }
     }
+}
+
+/// Parses a `trusted_proxies` list, naming the bad entry's key.
+pub(crate) fn parse_trusted_proxies(
+    list: &[String],
+) -> Result<crate::net::TrustedProxies, ConfigError> {
+    for (i, entry) in list.iter().enumerate() {
+        crate::net::Cidr::parse(entry)
+            .map_err(|m| ConfigError::new(format!("trusted_proxies.{i}"), m))?;
+    }
+    crate::net::TrustedProxies::parse(list).map_err(|m| ConfigError::new("trusted_proxies", m))
 }
 
 /// Checks that go beyond types: ranges, non-empty secrets, URL shapes.
