@@ -35,11 +35,6 @@ pub const WEB_FILE_NAMES: &[&str] = &[
     "favicon.svg",
     "robots.txt",
     "manifest.json",
-    // The browser tests' files live in web/ too (never linked from a page).
-    "package.json",
-    "package-lock.json",
-    "tests",
-    "node_modules",
     ".well-known",
 ];
 

@@ -7,7 +7,9 @@
 #   load-test/bench/fleet.sh stop
 #
 # Environment: BIN (folder of the release binaries, default target/release),
-# RUN (state folder, default /tmp/instantchat-bench), BACKENDS (1 or 2).
+# RUN (state folder, default /tmp/instantchat-bench), BACKENDS (1 or 2),
+# BACKEND_ENV (extra VAR=value words for the backends, e.g.
+# "INSTANTCHAT_WS_WRITE_BUFFER_BYTES=4096").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -35,6 +37,7 @@ start_backend() {
     INSTANTCHAT_CONTROL_LISTEN="127.0.0.1:1910$n" \
     INSTANTCHAT_PUBLIC_URL="ws://127.0.0.1:1900$n" \
     INSTANTCHAT_CONTROL_TOKEN="$TOKEN" \
+    ${BACKEND_ENV:-} \
     "$BIN/backend" >"$RUN/b$n.log" 2>&1 &
   echo $! >"$RUN/b$n.pid"
   wait_ready "127.0.0.1:1900$n"

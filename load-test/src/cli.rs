@@ -219,7 +219,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => value * 60.0,
         _ => return Err(format!("`{text}`: unit must be ms, s or m")),
     };
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 86_400.0 {
+    if !seconds.is_finite() || !(0.0..=86_400.0).contains(&seconds) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -242,7 +242,14 @@ mod tests {
     #[test]
     fn command_line_parses() {
         let cli = Cli::try_parse_from([
-            "load-test", "fanout", "--members", "10", "--rate", "50", "--duration", "2s",
+            "load-test",
+            "fanout",
+            "--members",
+            "10",
+            "--rate",
+            "50",
+            "--duration",
+            "2s",
         ])
         .unwrap();
         let Some(Scenario::Fanout(f)) = cli.scenario else { panic!("fanout expected") };

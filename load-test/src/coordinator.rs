@@ -89,7 +89,8 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
     let http = Http::new(None, SETUP_CONCURRENCY);
     let mut warnings = Vec::new();
 
-    let rooms = create_rooms(&http, &common.aux, &run_id, rooms_needed(&scenario), common.quiet).await?;
+    let rooms =
+        create_rooms(&http, &common.aux, &run_id, rooms_needed(&scenario), common.quiet).await?;
     let mut per_backend: BTreeMap<String, usize> = BTreeMap::new();
     let members = scenario.connections();
     for n in 0..members {
@@ -148,7 +149,10 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
     let mut ready = 0;
     let mut connected = 0;
     if !common.quiet && members > 0 {
-        eprintln!("load-test: {workers} worker(s) joining {members} member(s) to {} room(s)…", rooms.len());
+        eprintln!(
+            "load-test: {workers} worker(s) joining {members} member(s) to {} room(s)…",
+            rooms.len()
+        );
     }
     while ready < workers {
         match inbox.recv().await {
@@ -165,8 +169,11 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
     let start_ms = now_ms() + 300;
     send_all(ToWorker::Go { start_ms });
 
-    let deadline =
-        Instant::now() + Duration::from_millis(300) + common.duration + common.drain + Duration::from_secs(30);
+    let deadline = Instant::now()
+        + Duration::from_millis(300)
+        + common.duration
+        + common.drain
+        + Duration::from_secs(30);
     let mut latest: BTreeMap<usize, Progress> = BTreeMap::new();
     let mut drained = 0;
     let mut progress_shown = false;
@@ -229,7 +236,8 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
             }
         }
     }
-    let connected = if matches!(scenario, Scenario::Connect(_)) { connected_final } else { connected };
+    let connected =
+        if matches!(scenario, Scenario::Connect(_)) { connected_final } else { connected };
 
     let restart = match &scenario {
         Scenario::Aux(a) => match &a.restart_cmd {
@@ -239,10 +247,8 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
         _ => None,
     };
 
-    let costs = services
-        .iter()
-        .map(|(url, role)| cost(url, role, &before, &at_ready, &after))
-        .collect();
+    let costs =
+        services.iter().map(|(url, role)| cost(url, role, &before, &at_ready, &after)).collect();
     let report = report::build(Inputs {
         scenario: &scenario,
         run_id,
@@ -294,7 +300,10 @@ async fn create_rooms(
         .buffered(SETUP_CONCURRENCY)
         .collect()
         .await;
-    results.into_iter().collect::<anyhow::Result<Vec<_>>>().with_context(|| format!("setting up rooms via {aux}"))
+    results
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()
+        .with_context(|| format!("setting up rooms via {aux}"))
 }
 
 type Scrape = BTreeMap<String, std::collections::HashMap<String, f64>>;
@@ -304,7 +313,11 @@ const PROC_CPU: &str = "procfs_cpu_seconds";
 
 /// Each service's `/metrics`, plus its CPU seconds from `/proc` when it
 /// runs here (found once per service and remembered in `pids`).
-async fn scrape_all(http: &Http, services: &[(String, String)], pids: &mut BTreeMap<String, Option<u32>>) -> Scrape {
+async fn scrape_all(
+    http: &Http,
+    services: &[(String, String)],
+    pids: &mut BTreeMap<String, Option<u32>>,
+) -> Scrape {
     let mut out = BTreeMap::new();
     for (url, _) in services {
         if let Ok(mut metrics) = http.scrape(url).await {
@@ -322,7 +335,8 @@ async fn scrape_all(http: &Http, services: &[(String, String)], pids: &mut BTree
 
 fn cost(url: &str, role: &str, before: &Scrape, ready: &Scrape, after: &Scrape) -> ServiceCost {
     let get = |s: &Scrape, name: &str| s.get(url).and_then(|m| m.get(name)).copied().unwrap_or(0.0);
-    let has_proc = [ready, after].iter().all(|s| s.get(url).is_some_and(|m| m.contains_key(PROC_CPU)));
+    let has_proc =
+        [ready, after].iter().all(|s| s.get(url).is_some_and(|m| m.contains_key(PROC_CPU)));
     let cpu = if has_proc { PROC_CPU } else { "process_cpu_seconds_total" };
     ServiceCost {
         url: url.to_owned(),
@@ -378,7 +392,9 @@ async fn start_worker(
                 while let Some(cmd) = commands.recv().await {
                     let Ok(mut line) = serde_json::to_string(&cmd) else { continue };
                     line.push('\n');
-                    if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+                    if stdin.write_all(line.as_bytes()).await.is_err()
+                        || stdin.flush().await.is_err()
+                    {
                         return;
                     }
                 }
@@ -427,6 +443,9 @@ fn show_progress(scenario: &Scenario, start_ms: u64, latest: &BTreeMap<usize, Pr
             }
         }
         let pct = Percentiles::of(&h);
+        if pct.count == 0 {
+            continue;
+        }
         line.push_str(&format!(
             " | {name} {}/s p50 {:.1}ms p99 {:.1}ms",
             report::thousands(pct.count as f64),
@@ -434,7 +453,8 @@ fn show_progress(scenario: &Scenario, start_ms: u64, latest: &BTreeMap<usize, Pr
             pct.p99_ms
         ));
     }
-    let counter = |k: &str| latest.values().map(|p| p.counters.get(k).copied().unwrap_or(0)).sum::<u64>();
+    let counter =
+        |k: &str| latest.values().map(|p| p.counters.get(k).copied().unwrap_or(0)).sum::<u64>();
     let prefixed = |pre: &str| {
         latest
             .values()
@@ -444,7 +464,8 @@ fn show_progress(scenario: &Scenario, start_ms: u64, latest: &BTreeMap<usize, Pr
             .sum::<u64>()
     };
     let lost = counter("lost.gaps");
-    let errors = prefixed("error.") + prefixed("http.") + prefixed("join_failed.") + prefixed("close.");
+    let errors =
+        prefixed("error.") + prefixed("http.") + prefixed("join_failed.") + prefixed("close.");
     line.push_str(&format!(" | lost {lost} errors {errors}"));
     if lost > 0 {
         line.push_str("  <-- LOSS");

@@ -218,9 +218,9 @@ impl Joined {
                 Some(window.start + Duration::from_secs_f64(rng.random::<f64>() / per_sec))
             }
             SendPlan::Rate(_) => None,
-            SendPlan::Every(_, max) => {
-                Some(window.start + Duration::from_secs_f64(rng.random::<f64>() * max.as_secs_f64()))
-            }
+            SendPlan::Every(_, max) => Some(
+                window.start + Duration::from_secs_f64(rng.random::<f64>() * max.as_secs_f64()),
+            ),
         };
         let mut counter = 0u64;
         let mut tail_sent = false;

@@ -118,13 +118,21 @@ fn client_ws_config() -> WebSocketConfig {
 }
 
 /// Opens a websocket from `source` (any local address when `None`).
-pub async fn connect_ws(url: &str, addr: SocketAddr, source: Option<Ipv4Addr>) -> anyhow::Result<Ws> {
+pub async fn connect_ws(
+    url: &str,
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+) -> anyhow::Result<Ws> {
     let socket = TcpSocket::new_v4().context("socket")?;
     if let Some(ip) = source {
         // Without this, bind(ip:0) picks a port by scanning every port bound
         // on that address (quadratic over thousands of sockets); with it the
         // port is chosen at connect time, per destination.
-        let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::IpBindAddressNoPort, &true);
+        let _ = nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::IpBindAddressNoPort,
+            &true,
+        );
         socket.bind(SocketAddr::new(IpAddr::V4(ip), 0)).with_context(|| format!("bind {ip}"))?;
     }
     let stream = tokio::time::timeout(REQUEST_TIMEOUT, socket.connect(addr))
@@ -209,7 +217,9 @@ impl Http {
             let body = resp.into_body().collect().await?.to_bytes();
             anyhow::Ok((status, body))
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, work).await.map_err(|_| anyhow!("request timed out"))?
+        tokio::time::timeout(REQUEST_TIMEOUT, work)
+            .await
+            .map_err(|_| anyhow!("request timed out"))?
     }
 
     /// `PUT /api/rooms/{room}` (create-or-open) or `GET` (look up).

@@ -59,12 +59,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..len, 0f64..max_ms)
             .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .y_desc("ms")
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
+        chart.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(|e| anyhow!("{e}"))?;
         let mut colour = 0;
         for name in &lat {
             type Pick = fn(&crate::stats::Percentiles) -> f64;
@@ -91,7 +86,9 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
                     .draw_series(LineSeries::new(points, c.stroke_width(2)))
                     .map_err(|e| anyhow!("{e}"))?
                     .label(format!("{name} {label}"))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                    });
             }
         }
         chart
@@ -140,7 +137,9 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
                 .draw_series(LineSeries::new(points, c.stroke_width(2)))
                 .map_err(|e| anyhow!("{e}"))?
                 .label(format!("{name}/s"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

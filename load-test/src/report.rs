@@ -158,7 +158,11 @@ pub fn build(inp: Inputs<'_>) -> Report {
         }
         series.insert(
             name.clone(),
-            SeriesReport { latency: crate::stats::Percentiles::of(&h), per_sec, peak_per_sec: peak },
+            SeriesReport {
+                latency: crate::stats::Percentiles::of(&h),
+                per_sec,
+                peak_per_sec: peak,
+            },
         );
     }
     let sent = c.counter("sent");
@@ -181,16 +185,11 @@ pub fn build(inp: Inputs<'_>) -> Report {
         + c.counter("send_failed");
     let backends: Vec<&ServiceCost> = inp.services.iter().filter(|s| s.role == "backend").collect();
     let backend_cpu: f64 = backends.iter().map(|s| s.cpu_seconds).sum();
-    let rss_growth: f64 = backends
-        .iter()
-        .map(|s| s.rss_after_bytes as f64 - s.rss_before_bytes as f64)
-        .sum();
+    let rss_growth: f64 =
+        backends.iter().map(|s| s.rss_after_bytes as f64 - s.rss_before_bytes as f64).sum();
     let deliveries = c.histogram("delivery").len();
-    let joins_in_window: u64 = c
-        .timeline
-        .get("join")
-        .map(|t| t.iter().map(|s| s.to_histogram().len()).sum())
-        .unwrap_or(0);
+    let joins_in_window: u64 =
+        c.timeline.get("join").map(|t| t.iter().map(|s| s.to_histogram().len()).sum()).unwrap_or(0);
     let aux_cpu: f64 = inp.services.iter().filter(|s| s.role == "aux").map(|s| s.cpu_seconds).sum();
     let aux_requests = c.histogram("create").len() + c.histogram("lookup").len();
     let per_cpu = |n: u64, cpu: f64| (n > 0 && cpu > 0.0).then(|| n as f64 / cpu);
@@ -284,7 +283,15 @@ impl Report {
         let _ = writeln!(
             out,
             "{:<10} {:>11} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "series", "events", "per s", "peak/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+            "series",
+            "events",
+            "per s",
+            "peak/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms"
         );
         for (name, s) in &self.series {
             let l = &s.latency;
@@ -319,8 +326,13 @@ impl Report {
             .counters
             .iter()
             .filter(|(k, _)| {
-                ["error.", "http.", "join_failed.", "close.", "closing."].iter().any(|p| k.starts_with(p))
-                    || matches!(k.as_str(), "disconnected" | "send_failed" | "join_not_started" | "close_timeout")
+                ["error.", "http.", "join_failed.", "close.", "closing."]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+                    || matches!(
+                        k.as_str(),
+                        "disconnected" | "send_failed" | "join_not_started" | "close_timeout"
+                    )
             })
             .map(|(k, v)| format!("{k}={v}"))
             .collect();

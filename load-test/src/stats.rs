@@ -216,7 +216,8 @@ impl Collected {
     /// Adds another process's results to these.
     pub fn merge(&mut self, other: &Collected) {
         for (name, data) in &other.series {
-            let mut h = self.series.get(name).map(HistData::to_histogram).unwrap_or_else(new_histogram);
+            let mut h =
+                self.series.get(name).map(HistData::to_histogram).unwrap_or_else(new_histogram);
             data.add_to(&mut h);
             self.series.insert(name.clone(), HistData::of(&h));
         }

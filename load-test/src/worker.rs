@@ -116,11 +116,9 @@ pub async fn run_worker(
 
 /// Waits for `Go`; `None` when the coordinator went away.
 pub async fn wait_go(rx: &mut mpsc::UnboundedReceiver<ToWorker>) -> Option<u64> {
-    loop {
-        match rx.recv().await? {
-            ToWorker::Go { start_ms } => return Some(start_ms),
-            ToWorker::Close => return None,
-        }
+    match rx.recv().await? {
+        ToWorker::Go { start_ms } => Some(start_ms),
+        ToWorker::Close => None,
     }
 }
 
@@ -130,7 +128,9 @@ pub fn instant_of(unix_ms: u64) -> Instant {
     if unix_ms >= now_ms {
         Instant::now() + Duration::from_millis(unix_ms - now_ms)
     } else {
-        Instant::now().checked_sub(Duration::from_millis(now_ms - unix_ms)).unwrap_or_else(Instant::now)
+        Instant::now()
+            .checked_sub(Duration::from_millis(now_ms - unix_ms))
+            .unwrap_or_else(Instant::now)
     }
 }
 
@@ -156,7 +156,11 @@ pub fn spawn_progress(
             let progress = Progress {
                 connected: connected.load(Ordering::Relaxed) as u64,
                 counts: all.series.keys().map(|k| (k.clone(), stats.count(k))).collect(),
-                last_second: all.series.keys().map(|k| (k.clone(), stats.second(k, last))).collect(),
+                last_second: all
+                    .series
+                    .keys()
+                    .map(|k| (k.clone(), stats.second(k, last)))
+                    .collect(),
                 counters: all.counters,
             };
             if out.send(FromWorker::Progress(progress)).is_err() {
@@ -195,7 +199,9 @@ async fn member_setup(plan: &WorkerPlan) -> anyhow::Result<MemberSetup> {
                 };
                 (0, send)
             }
-            Scenario::Rooms(a) => (n / a.room_size.max(1), SendPlan::Every(a.every_min, a.every_max)),
+            Scenario::Rooms(a) => {
+                (n / a.room_size.max(1), SendPlan::Every(a.every_min, a.every_max))
+            }
             Scenario::Idle(a) => (n / a.room_size.max(1), SendPlan::Quiet),
             Scenario::Connect(a) => (n / a.room_size.max(1), SendPlan::Quiet),
             Scenario::Aux(_) => unreachable!("aux has no members"),
@@ -249,8 +255,13 @@ async fn run_members(
     let tasks = tokio_util::task::TaskTracker::new();
 
     for (rank, spec) in setup.specs.into_iter().enumerate() {
-        let (ctx, connected, settled, settled_note, permits) =
-            (ctx.clone(), connected.clone(), settled.clone(), settled_note.clone(), permits.clone());
+        let (ctx, connected, settled, settled_note, permits) = (
+            ctx.clone(),
+            connected.clone(),
+            settled.clone(),
+            settled_note.clone(),
+            permits.clone(),
+        );
         let (mut go_rx, tail_tx, close) = (go_rx.clone(), tail_tx.clone(), close.clone());
         let (storm, storm_rate) = (setup.storm, setup.storm_rate);
         tasks.spawn(async move {

@@ -158,15 +158,31 @@ async fn every_scenario_runs_small_and_loses_nothing() {
     let rooms = run_clean(
         &fleet,
         &[
-            "rooms", "--rooms", "10", "--room-size", "3", "--every-min", "200ms", "--every-max",
-            "400ms", "--duration", "1500ms", "--workers", "2",
+            "rooms",
+            "--rooms",
+            "10",
+            "--room-size",
+            "3",
+            "--every-min",
+            "200ms",
+            "--every-max",
+            "400ms",
+            "--duration",
+            "1500ms",
+            "--workers",
+            "2",
         ],
         Workers::InProcess,
     )
     .await;
     assert_eq!(rooms.connected, 30);
     assert!(rooms.messages_sent >= 60, "{}", rooms.table());
-    assert_eq!(rooms.series["delivery"].latency.count, rooms.messages_sent * 3, "{}", rooms.table());
+    assert_eq!(
+        rooms.series["delivery"].latency.count,
+        rooms.messages_sent * 3,
+        "{}",
+        rooms.table()
+    );
     let backends_used = rooms.services.iter().filter(|s| s.role == "backend").count();
     assert!(backends_used >= 1, "the backends' costs are reported\n{}", rooms.table());
 
@@ -183,7 +199,17 @@ async fn every_scenario_runs_small_and_loses_nothing() {
 
     let connect = run_clean(
         &fleet,
-        &["connect", "--connections", "60", "--room-size", "20", "--rate", "100", "--duration", "1s"],
+        &[
+            "connect",
+            "--connections",
+            "60",
+            "--room-size",
+            "20",
+            "--rate",
+            "100",
+            "--duration",
+            "1s",
+        ],
         Workers::InProcess,
     )
     .await;
@@ -208,13 +234,30 @@ async fn worker_processes_report_to_the_parent() {
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_load-test"));
     let report = run_clean(
         &fleet,
-        &["fanout", "--members", "10", "--publishers", "2", "--rate", "20", "--duration", "1s", "--workers", "2"],
+        &[
+            "fanout",
+            "--members",
+            "10",
+            "--publishers",
+            "2",
+            "--rate",
+            "20",
+            "--duration",
+            "1s",
+            "--workers",
+            "2",
+        ],
         Workers::Processes(exe),
     )
     .await;
     assert_eq!(report.workers, 2);
     assert_eq!(report.connected, 10);
-    assert_eq!(report.series["delivery"].latency.count, report.messages_sent * 10, "{}", report.table());
+    assert_eq!(
+        report.series["delivery"].latency.count,
+        report.messages_sent * 10,
+        "{}",
+        report.table()
+    );
 }
 
 /// A plan over the machine's limits is refused with a message saying what to change.
