@@ -81,18 +81,8 @@ async fn bind_all(ephemeral: bool) -> anyhow::Result<Ports> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    {
-        use tracing_subscriber::EnvFilter;
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-        // stdout is for the lines a person or a test script reads.
-        let builder =
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-        if std::env::var("INSTANTCHAT_LOG_FORMAT").as_deref() == Ok("json") {
-            builder.json().init();
-        } else {
-            builder.init();
-        }
-    }
+    // stdout is for the lines a person or a test script reads.
+    startup::init_tracing_to(std::io::stderr);
 
     let ports = bind_all(args.ephemeral).await?;
     let aux_addr = ports.aux.local_addr()?;
@@ -192,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let stop = stop.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            startup::shutdown_signal().await;
             stop.cancel();
         });
     }
@@ -261,19 +251,4 @@ async fn await_ready(aux_url: &str) -> anyhow::Result<()> {
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "aux-srv did not become ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -274,7 +274,10 @@ mod tests {
         assert_eq!(c.placement.cpu_cores, 4.0);
         assert_eq!(c.backends[0].public_url.as_deref(), Some("wss://b1.example"));
         let proxies = c.trusted_proxy_list().unwrap();
-        assert_eq!(proxies.client_ip("10.9.9.9".parse().unwrap(), ["1.2.3.4"]).to_string(), "1.2.3.4");
+        assert_eq!(
+            proxies.client_ip("10.9.9.9".parse().unwrap(), ["1.2.3.4"]).to_string(),
+            "1.2.3.4"
+        );
         assert_eq!(proxies.client_ip("::1".parse().unwrap(), ["1.2.3.4"]).to_string(), "1.2.3.4");
     }
 
@@ -324,5 +327,4 @@ mod tests {
             assert_eq!(key_of(&[("INSTANTCHAT_BACKENDS", value)]), key, "{value}");
         }
     }
-
 }

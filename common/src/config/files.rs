@@ -173,7 +173,11 @@ mod tests {
         }
         let proxies = [r#"["10.0.0.0/33"]"#, r#"["10.0.0/8"]"#, r#"["::1/129"]"#, r#"["x"]"#];
         for bad in proxies {
-            assert_eq!(key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", bad)]), "trusted_proxies.0", "{bad}");
+            assert_eq!(
+                key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", bad)]),
+                "trusted_proxies.0",
+                "{bad}"
+            );
         }
         assert_eq!(
             key_of(&[("INSTANTCHAT_TRUSTED_PROXIES", r#"["::1", "10.0.0.1/8"]"#)]),
@@ -181,5 +185,4 @@ mod tests {
         );
         assert_eq!(key_of(&[("INSTANTCHAT_QUOTA", "5")]), "quota", "unknown keys are named");
     }
-
 }
