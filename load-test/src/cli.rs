@@ -173,8 +173,8 @@ pub struct ConnectArgs {
     /// Connections to open during the measured phase (they stay open).
     #[arg(long, default_value_t = 10_000)]
     pub connections: usize,
-    /// Members per room.
-    #[arg(long, default_value_t = 50)]
+    /// Members per room (each join is announced to the others).
+    #[arg(long, default_value_t = 4)]
     pub room_size: usize,
     /// Joins per second to aim at, all workers together; 0 = as fast as
     /// `--in-flight` allows.

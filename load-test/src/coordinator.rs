@@ -517,5 +517,9 @@ async fn restart_check(aux: &str, cmd: &str, sample: &[String]) -> anyhow::Resul
     if missing.is_empty() {
         report.all_found_after_s = Some(started.elapsed().as_secs_f64());
     }
+    if let Ok(metrics) = http.scrape(aux).await {
+        report.rebuild_seconds = metrics.get("instantchat_aux_startup_rebuild_seconds").copied();
+        report.rooms_known = metrics.get("instantchat_aux_rooms_known").map(|v| *v as u64);
+    }
     Ok(report)
 }

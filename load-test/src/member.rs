@@ -324,8 +324,9 @@ impl Joined {
                     tally.acked += 1;
                 }
                 if let Some(stamp) = frame.text.as_deref().and_then(stamp_of) {
-                    let micros = now_nanos().saturating_sub(stamp) / 1000;
-                    ctx.stats.record("delivery", micros, now_ms());
+                    let now = now_nanos();
+                    let micros = now.saturating_sub(stamp) / 1000;
+                    ctx.stats.record("delivery", micros, now / 1_000_000);
                 }
             }
             "error" => {

@@ -78,6 +78,13 @@ pub struct Restart {
     pub all_found_after_s: Option<f64>,
     pub sampled: usize,
     pub found: usize,
+    /// aux-srv's own account (`instantchat_aux_startup_rebuild_seconds`):
+    /// from its start until its room map was rebuilt from the backends.
+    #[serde(default)]
+    pub rebuild_seconds: Option<f64>,
+    /// Rooms in aux-srv's map then (`instantchat_aux_rooms_known`).
+    #[serde(default)]
+    pub rooms_known: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +155,12 @@ pub fn build(inp: Inputs<'_>) -> Report {
             .map(|t| t.iter().map(|s| s.to_histogram().len()).max().unwrap_or(0))
             .unwrap_or(0);
         let mut per_sec = in_window as f64 / duration;
+        if let Scenario::Aux(a) = inp.scenario {
+            // Creations fill the first part of the run, lookups the rest.
+            let share = a.create_share.clamp(0.0, 1.0);
+            let phase = if name == "create" { share } else { 1.0 - share };
+            per_sec = in_window as f64 / (duration * phase).max(1e-3);
+        }
         if name == "join" {
             // A storm is over before the duration is: its rate is joins over
             // the time they took.
@@ -372,11 +385,14 @@ impl Report {
             let fmt = |v: Option<f64>| v.map_or("never".to_owned(), |s| format!("{s:.3} s"));
             let _ = writeln!(
                 out,
-                "aux-srv restart: ready after {}, {}/{} sampled rooms found after {}",
+                "aux-srv restart: ready after {}, {}/{} sampled rooms found after {}; \
+                 map of {} rooms rebuilt in {} (aux-srv's metric)",
                 fmt(restart.ready_after_s),
                 restart.found,
                 restart.sampled,
-                fmt(restart.all_found_after_s)
+                fmt(restart.all_found_after_s),
+                restart.rooms_known.map_or("?".into(), |n| thousands(n as f64)),
+                fmt(restart.rebuild_seconds)
             );
         }
         for w in &self.warnings {
