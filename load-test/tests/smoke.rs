@@ -107,7 +107,7 @@ fn scenario(fleet: &Fleet, dir: &std::path::Path, args: &[&str]) -> Scenario {
         "--plot",
         plot.to_str().unwrap(),
         "--drain",
-        "500ms",
+        "1s",
         "--quiet",
     ]);
     Cli::try_parse_from(argv).unwrap().scenario.unwrap()
