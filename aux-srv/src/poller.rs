@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::fleet::{Backend, Health};
 
 /// Rooms asked for per `ListRooms` page (well under the frame limit).
-const SWEEP_PAGE: u32 = 1000;
+const SWEEP_PAGE: u32 = common::control::MAX_LIST_PAGE;
 
 pub async fn run(app: Arc<App>, backend: Arc<Backend>, startup: bool) {
     let interval = Duration::from_millis(app.config.poll_interval_ms);
