@@ -168,7 +168,9 @@ async fn write_loop(
             }
         }
     }
-    close(sink, &mut rx, ctl).await
+    // Boxed: the close path is cold, and its state would otherwise be part
+    // of every idle connection's task.
+    Box::pin(close(sink, &mut rx, ctl)).await
 }
 
 /// Sends what is queued (unless the client is too slow for it), a `closing`
@@ -330,7 +332,8 @@ impl Reader {
         };
         match (frame, &self.member) {
             (ClientFrame::Join { nick, password, resume }, None) => {
-                return self.join(nick, password, resume).await;
+                // Boxed for the same reason as `close`: joining happens once.
+                return Box::pin(self.join(nick, password, resume)).await;
             }
             (ClientFrame::Join { .. }, Some(_)) => {
                 self.error("already_joined", "This connection has joined already.");
