@@ -53,6 +53,29 @@ pub struct Listeners {
     pub control: TcpListener,
 }
 
+impl Listeners {
+    /// Both listeners on 127.0.0.1, on ports the OS picks (tests, and the
+    /// one-process fleet's `--ephemeral`).
+    pub async fn bind_loopback() -> std::io::Result<Self> {
+        Ok(Listeners {
+            public: TcpListener::bind("127.0.0.1:0").await?,
+            control: TcpListener::bind("127.0.0.1:0").await?,
+        })
+    }
+
+    /// `config` pointed at these listeners: its listen addresses, and a
+    /// `public_url` of `ws://` the public listener (no proxy in front).
+    pub fn configure(&self, config: BackendConfig) -> std::io::Result<BackendConfig> {
+        let public = self.public.local_addr()?;
+        Ok(BackendConfig {
+            listen: public,
+            control_listen: self.control.local_addr()?,
+            public_url: format!("ws://{public}"),
+            ..config
+        })
+    }
+}
+
 /// State every task of one backend shares.
 pub struct Shared {
     pub config: BackendConfig,

@@ -24,22 +24,18 @@ async fn start_fleet() -> Fleet {
     let mut entries = Vec::new();
     let mut backends = Vec::new();
     for id in ["b1", "b2"] {
-        let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let control = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (p, c) = (public.local_addr().unwrap(), control.local_addr().unwrap());
-        let config = BackendConfig {
-            id: id.into(),
-            listen: p,
-            control_listen: c,
-            public_url: format!("ws://{p}"),
-            control_token: TOKEN.into(),
-            shutdown_grace_ms: 200,
-            ..BackendConfig::default()
-        };
+        let listeners = backend::Listeners::bind_loopback().await.unwrap();
+        let config = listeners
+            .configure(BackendConfig {
+                id: id.into(),
+                control_token: TOKEN.into(),
+                shutdown_grace_ms: 200,
+                ..BackendConfig::default()
+            })
+            .unwrap();
+        let (p, c) = (config.listen, config.control_listen);
         let stopped = stop.clone();
-        tokio::spawn(backend::run(backend::Listeners { public, control }, config, async move {
-            stopped.cancelled().await
-        }));
+        tokio::spawn(backend::run(listeners, config, async move { stopped.cancelled().await }));
         entries.push(BackendEntry { id: id.into(), control_addr: c.to_string(), public_url: None });
         backends.push(p);
     }

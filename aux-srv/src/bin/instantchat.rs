@@ -114,25 +114,21 @@ async fn main() -> anyhow::Result<()> {
     let mut ws_urls = Vec::new();
     for (i, (public, control)) in ports.backends.into_iter().enumerate() {
         let id = format!("b{}", i + 1);
-        let (public_addr, control_addr) = (public.local_addr()?, control.local_addr()?);
-        let config = BackendConfig {
+        let listeners = backend::Listeners { public, control };
+        let config = listeners.configure(BackendConfig {
             id: id.clone(),
-            listen: public_addr,
-            control_listen: control_addr,
-            public_url: format!("ws://{public_addr}"),
             allowed_origins: origins.clone(),
             control_token: control_token.clone(),
             shutdown_grace_ms: 1_000,
             ..BackendConfig::default()
-        };
+        })?;
         config.validate().with_context(|| format!("backend {id}"))?;
         ws_urls.push(config.public_url.clone());
         entries.push(BackendEntry {
             id: id.clone(),
-            control_addr: control_addr.to_string(),
+            control_addr: config.control_listen.to_string(),
             public_url: None,
         });
-        let listeners = backend::Listeners { public, control };
         let shutdown = stop.clone().cancelled_owned();
         services.spawn(async move { (id, backend::run(listeners, config, shutdown).await) });
     }

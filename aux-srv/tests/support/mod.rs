@@ -78,18 +78,13 @@ pub async fn start_backend(config: BackendConfig) -> TestBackend {
 }
 
 fn launch_backend(public: TcpListener, control: TcpListener, config: BackendConfig) -> TestBackend {
-    let (public_addr, control_addr) = (public.local_addr().unwrap(), control.local_addr().unwrap());
-    let config = BackendConfig {
-        listen: public_addr,
-        control_listen: control_addr,
-        public_url: format!("ws://{public_addr}"),
-        ..config
-    };
+    let listeners = backend::Listeners { public, control };
+    let config = listeners.configure(config).unwrap();
+    let (public_addr, control_addr) = (config.listen, config.control_listen);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task =
-        tokio::spawn(backend::run(backend::Listeners { public, control }, config.clone(), async {
-            let _ = stopped.await;
-        }));
+    let task = tokio::spawn(backend::run(listeners, config.clone(), async {
+        let _ = stopped.await;
+    }));
     TestBackend {
         id: config.id.clone(),
         public: public_addr,

@@ -41,17 +41,10 @@ pub fn quick() -> BackendConfig {
 }
 
 pub async fn start(config: BackendConfig) -> TestBackend {
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (public_addr, control_addr) = (public.local_addr().unwrap(), control.local_addr().unwrap());
-    let config = BackendConfig {
-        listen: public_addr,
-        control_listen: control_addr,
-        public_url: format!("ws://{public_addr}"),
-        ..config
-    };
+    let listeners = backend::Listeners::bind_loopback().await.unwrap();
+    let config = listeners.configure(config).unwrap();
+    let (public_addr, control_addr) = (config.listen, config.control_listen);
     let (stop, stopped) = oneshot::channel::<()>();
-    let listeners = backend::Listeners { public, control };
     let task = tokio::spawn(backend::run(listeners, config.clone(), async {
         let _ = stopped.await;
     }));
