@@ -6,6 +6,8 @@
 //! - [`room`]: a room's members, ring buffer and rules; [`ring`] the buffer.
 //! - [`registry`]: the rooms by key, expiry, and the removal log.
 //! - [`link`]: the bounded, shared-bytes queue between a room and a member.
+//! - [`connections`]: every open connection, and the heartbeat that pings,
+//!   times out and closes them (connections carry no timers of their own).
 //! - [`limits`]: per-connection rate limiting.
 //! - [`control`]: the control listener for aux-srv; [`control_client`] its client.
 //! - [`load`]: load figures reported to aux-srv; [`metrics`]: Prometheus.
@@ -13,6 +15,7 @@
 //! **Room state lives only here, in RAM.** Nothing is written to disk; a
 //! restarted backend starts empty, with a new `instance` id.
 
+pub mod connections;
 pub mod control;
 pub mod control_client;
 pub mod http;
@@ -39,6 +42,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::connections::Connections;
 use crate::load::LoadSampler;
 use crate::metrics::Metrics;
 use crate::registry::RoomRegistry;
@@ -94,6 +98,8 @@ pub struct Shared {
     pub load: LoadSampler,
     /// Websocket connection tasks, awaited on shutdown.
     pub connections: TaskTracker,
+    /// The open websocket connections, watched by the heartbeat.
+    pub conns: Connections,
     /// Bounds concurrent password checks: each takes ~20 MiB and tens of ms.
     password_checks: Semaphore,
     started: Instant,
@@ -147,6 +153,7 @@ impl Shared {
             limits,
             load: LoadSampler::default(),
             connections: TaskTracker::new(),
+            conns: Connections::default(),
             password_checks: Semaphore::new(parallelism),
             started: Instant::now(),
             config,
@@ -211,13 +218,17 @@ pub async fn run(
     tokio::spawn(http::serve(shared.clone(), listeners.public, stop.clone()));
     tokio::spawn(control::serve(shared.clone(), listeners.control, stop.clone()));
     tokio::spawn(sweep_rooms(shared.clone(), stop.clone()));
+    tokio::spawn(connections::heartbeat(shared.clone(), stop.clone()));
     let sampler = shared.clone();
     let sampler_stop = stop.clone();
     tokio::spawn(async move { sampler.load.run(&sampler.metrics, sampler_stop).await });
 
     shutdown.await;
     tracing::info!(backend = %shared.config.id, "shutting down: closing connections");
+    // A connection registers before it checks the token, so each one is
+    // either closed here or sees the token itself.
     shared.shutdown.cancel();
+    shared.conns.close_all(common::ws::close_code::GOING_AWAY, metrics::Disconnect::Shutdown);
     shared.connections.close();
     let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
     if tokio::time::timeout(grace, shared.connections.wait()).await.is_err() {

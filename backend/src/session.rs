@@ -1,14 +1,20 @@
 //! One websocket connection, from the upgrade to the close.
 //!
 //! A connection is one task running two halves side by side: the *reader*
-//! parses client frames and acts on the room; the *writer* drains the bounded
-//! queue the room fills ([`crate::link`]) into the socket, batching frames per
-//! flush, pings, and performs every close. Whoever decides to close asks the
-//! writer through [`ConnCtl`]; the writer sends what is queued (except for a
-//! slow consumer), then the close frame.
+//! parses client frames and acts on the room; the *writer* takes the queue
+//! the room fills ([`crate::link`]) and writes it to the socket, one flush per
+//! batch, sends pings, and performs every close. Whoever decides to close
+//! (the reader, a room, the heartbeat in [`crate::connections`], shutdown)
+//! asks the writer through [`ConnCtl`]; the writer sends what is queued
+//! (except for a slow consumer), then the close frame.
+//!
+//! The task holds no timers: the heartbeat decides pings and timeouts for
+//! every connection, which keeps an idle connection's task small.
 
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use common::names::{parse_nick, parse_required_nick, random_nick};
@@ -18,11 +24,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 use crate::Shared;
 use crate::limits::FloodWatch;
@@ -32,8 +37,6 @@ use crate::room::{Outgoing, Room, encode};
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Frames written per flush at most, so one busy connection yields now and then.
-const MAX_BATCH: usize = 64;
 /// How long a close may take before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to wait for the peer's answering close frame.
@@ -52,44 +55,67 @@ impl Drop for Membership {
 }
 
 /// Serves one upgraded connection to `room` until it closes.
-pub async fn serve(shared: Arc<Shared>, room: Option<Arc<Room>>, ws: Ws) {
+///
+/// Not an `async fn`, whose arguments stay in the future for its whole life
+/// next to the locals moved out of them (the unsplit websocket alone is 328
+/// bytes): the async block below uses what it captures in place.
+pub fn serve(
+    shared: Arc<Shared>,
+    room: Option<Arc<Room>>,
+    ws: Ws,
+) -> impl Future<Output = ()> + Send {
     let (mut sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::channel(shared.config.send_queue_frames);
-    let ctl = Arc::new(ConnCtl::default());
-    ctl.last_heard_ms.store(shared.clock_ms(), Ordering::Relaxed);
-    let link = Link::new(tx, ctl.clone());
-
-    let Some(room) = room else {
-        let frame = encode(&ServerFrame::error("room_not_found", "No room of that name here."));
-        link.push_and_close(&frame, close_code::ROOM_NOT_FOUND, Disconnect::JoinRefused);
-        let _ = write_loop(&shared, &mut sink, rx, &ctl).await;
-        finish(&shared, &ctl);
-        return;
-    };
-
-    let mut reader = Reader::new(shared.clone(), room, link, ctl.clone());
-    let writer_closed = {
-        let read = reader.run(&mut stream);
-        let write = write_loop(&shared, &mut sink, rx, &ctl);
-        tokio::pin!(read, write);
-        tokio::select! {
-            () = &mut read => false,
-            closed = &mut write => closed,
+    let ctl = Arc::new(ConnCtl::new(shared.config.send_queue_frames, shared.clock_ms()));
+    async move {
+        let registered = shared.conns.register(ctl.clone());
+        if shared.shutdown.is_cancelled() {
+            // Shutdown began after the upgrade was accepted: `close_all` may
+            // have missed this connection.
+            ctl.close(close_code::GOING_AWAY, Disconnect::Shutdown);
         }
-    };
-    // Leave the room before waiting on the peer's close answer.
-    drop(reader);
-    if writer_closed && ctl.reason() != Some(Disconnect::SlowConsumer) {
-        let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            while let Some(Ok(msg)) = stream.next().await {
-                if msg.is_close() {
-                    break;
-                }
+        let Some(room) = room else {
+            let frame =
+                encode(&ServerFrame::error("room_not_found", "No room of that name here."));
+            Link::new(ctl.clone()).push_and_close(
+                &frame,
+                close_code::ROOM_NOT_FOUND,
+                Disconnect::JoinRefused,
+            );
+            let _ = write_loop(&shared, &mut sink, &ctl).await;
+            finish(&shared, &ctl);
+            return;
+        };
+
+        let mut reader = Reader::new(shared.clone(), room, ctl.clone());
+        let writer_closed = {
+            let read = reader.run(&mut stream);
+            let write = write_loop(&shared, &mut sink, &ctl);
+            tokio::pin!(read, write);
+            tokio::select! {
+                () = &mut read => false,
+                closed = &mut write => closed,
             }
-        })
-        .await;
+        };
+        // Leave the room before waiting on the peer's close answer.
+        drop(reader);
+        drop(registered);
+        if writer_closed && ctl.reason() != Some(Disconnect::SlowConsumer) {
+            Box::pin(linger(&mut stream)).await;
+        }
+        finish(&shared, &ctl);
     }
-    finish(&shared, &ctl);
+}
+
+/// Reads until the peer answers our close frame, for a short while.
+async fn linger(stream: &mut SplitStream<Ws>) {
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn finish(shared: &Shared, ctl: &ConnCtl) {
@@ -100,93 +126,78 @@ fn finish(shared: &Shared, ctl: &ConnCtl) {
     shared.metrics.disconnect(reason);
 }
 
-/// Writes queued frames, pings, and closes. Returns true when it sent a close
-/// frame (the peer may answer it), false when the connection broke.
-async fn write_loop(
-    shared: &Shared,
-    sink: &mut SplitSink<Ws, Message>,
-    mut rx: mpsc::Receiver<Utf8Bytes>,
-    ctl: &ConnCtl,
-) -> bool {
-    let cfg = &shared.config;
-    let ping_every = Duration::from_millis(cfg.ping_interval_ms);
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    let write_timeout = Duration::from_millis(cfg.idle_timeout_ms);
-    // Made once, not per frame: registering a waiter takes a lock shared by
-    // every connection, and a broadcast wakes them all at once.
-    let close_asked = ctl.notify.notified();
-    let shutdown = shared.shutdown.cancelled();
-    tokio::pin!(close_asked, shutdown);
+/// Writes queued frames and pings, and closes. Returns true when it sent a
+/// close frame (the peer may answer it), false when the connection broke or
+/// was abandoned.
+async fn write_loop(shared: &Shared, sink: &mut SplitSink<Ws, Message>, ctl: &ConnCtl) -> bool {
     loop {
-        tokio::select! {
-            biased;
-            () = &mut close_asked => break,
-            () = &mut shutdown => {
-                // `close` sends the queue, then `closing`, then 1001.
-                ctl.close(close_code::GOING_AWAY, Disconnect::Shutdown);
-                break;
-            }
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return false };
-                let write = async {
-                    sink.feed(Message::Text(frame)).await?;
-                    let mut batch = 1;
-                    while batch < MAX_BATCH {
-                        let Ok(frame) = rx.try_recv() else { break };
-                        sink.feed(Message::Text(frame)).await?;
-                        batch += 1;
-                    }
-                    sink.flush().await
-                };
-                tokio::select! {
-                    biased;
-                    () = &mut close_asked => break,
-                    result = tokio::time::timeout(write_timeout, write) => match result {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => {
-                            ctl.note_reason(Disconnect::ClientClosed);
-                            return false;
-                        }
-                        Err(_) => {
-                            ctl.close(close_code::TRY_AGAIN_LATER, Disconnect::SlowConsumer);
-                            break;
-                        }
-                    },
-                }
-            }
-            _ = ping.tick() => {
-                let heard = ctl.last_heard_ms.load(Ordering::Relaxed);
-                if shared.clock_ms().saturating_sub(heard) > cfg.idle_timeout_ms {
-                    ctl.note_reason(Disconnect::Timeout);
-                    return false;
-                }
-                let ping = tokio::time::timeout(write_timeout, sink.send(Message::Ping(Bytes::new())));
-                if !matches!(ping.await, Ok(Ok(()))) {
-                    ctl.note_reason(Disconnect::Timeout);
-                    return false;
-                }
-            }
+        ctl.writer_work().await;
+        if ctl.is_abandoned() {
+            return false;
+        }
+        if ctl.close_code().is_some() {
+            break;
+        }
+        let Some(mut batch) = next_batch(ctl) else { continue };
+        ctl.begin_write(shared.clock_ms());
+        let written = poll_fn(|cx| poll_write(cx, ctl, sink, &mut batch)).await;
+        ctl.end_write();
+        if written.is_err() {
+            ctl.note_reason(Disconnect::ClientClosed);
+            return false;
         }
     }
     // Boxed: the close path is cold, and its state would otherwise be part
     // of every idle connection's task.
-    Box::pin(close(sink, &mut rx, ctl)).await
+    Box::pin(close(sink, ctl)).await
+}
+
+/// A ping if one is due, then every queued frame; `None` when there is
+/// nothing to write.
+fn next_batch(ctl: &ConnCtl) -> Option<impl Iterator<Item = Message> + Send + use<>> {
+    let ping = ctl.take_ping().then(|| Message::Ping(Bytes::new()));
+    let frames = ctl.take_frames();
+    if ping.is_none() && frames.is_empty() {
+        return None;
+    }
+    Some(ping.into_iter().chain(frames.into_iter().map(Message::Text)))
+}
+
+/// Writes `batch` and flushes once. Gives up (`Ok`, the rest unsent) as soon
+/// as the connection is closing, so a write stuck on a full TCP window
+/// never delays a close.
+///
+/// Written against the `Sink` methods rather than `feed`/`flush` futures:
+/// this keeps the write's state to the iterator, in every idle task.
+fn poll_write(
+    cx: &mut Context<'_>,
+    ctl: &ConnCtl,
+    sink: &mut SplitSink<Ws, Message>,
+    batch: &mut impl Iterator<Item = Message>,
+) -> Poll<Result<(), WsError>> {
+    ctl.register_task(cx);
+    if ctl.is_closing() {
+        return Poll::Ready(Ok(()));
+    }
+    loop {
+        ready!(sink.poll_ready_unpin(cx))?;
+        match batch.next() {
+            Some(message) => sink.start_send_unpin(message)?,
+            None => return sink.poll_flush_unpin(cx),
+        }
+    }
 }
 
 /// Sends what is queued (unless the client is too slow for it), a `closing`
 /// frame when shutting down, and the close frame.
-async fn close(
-    sink: &mut SplitSink<Ws, Message>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
-    ctl: &ConnCtl,
-) -> bool {
+async fn close(sink: &mut SplitSink<Ws, Message>, ctl: &ConnCtl) -> bool {
     let code = ctl.close_code().unwrap_or(close_code::NORMAL);
     let slow = ctl.reason() == Some(Disconnect::SlowConsumer);
     let shutdown = ctl.reason() == Some(Disconnect::Shutdown);
     let limit = if slow { Duration::from_millis(200) } else { CLOSE_TIMEOUT };
     let sent = tokio::time::timeout(limit, async {
         if !slow {
-            while let Ok(frame) = rx.try_recv() {
+            for frame in ctl.take_frames() {
                 sink.feed(Message::Text(frame)).await?;
             }
             if shutdown {
@@ -225,10 +236,18 @@ struct Reader {
 enum Flow {
     Continue,
     Close(u16, Disconnect),
+    /// A `join` to carry out (it may wait for a password check).
+    Join(Box<JoinRequest>),
+}
+
+struct JoinRequest {
+    nick: Option<String>,
+    password: Option<String>,
+    resume: Option<common::ws::Resume>,
 }
 
 impl Reader {
-    fn new(shared: Arc<Shared>, room: Arc<Room>, link: Link, ctl: Arc<ConnCtl>) -> Self {
+    fn new(shared: Arc<Shared>, room: Arc<Room>, ctl: Arc<ConnCtl>) -> Self {
         let cfg = &shared.config;
         let now = Instant::now();
         Reader {
@@ -238,7 +257,7 @@ impl Reader {
             limits: shared.limits.clone(),
             shared,
             room,
-            link,
+            link: Link::new(ctl.clone()),
             ctl,
             member: None,
         }
@@ -247,25 +266,9 @@ impl Reader {
     /// Reads until the peer goes away or a close is decided (then waits for
     /// the writer to finish it).
     async fn run(&mut self, stream: &mut SplitStream<Ws>) {
-        let join_deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.shared.config.join_timeout_ms);
         loop {
-            self.link.wait_for_half_free().await;
-            let next = if self.member.is_none() {
-                match tokio::time::timeout_at(join_deadline, stream.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        let frame =
-                            encode(&ServerFrame::error("join_timeout", "Send a join frame first."));
-                        self.link.push(&frame);
-                        self.ctl.close(close_code::POLICY_VIOLATION, Disconnect::JoinTimeout);
-                        break;
-                    }
-                }
-            } else {
-                stream.next().await
-            };
-            let flow = match next {
+            self.ctl.wait_for_half_free().await;
+            let flow = match stream.next().await {
                 None => {
                     self.ctl.note_reason(Disconnect::ClientClosed);
                     return;
@@ -273,7 +276,7 @@ impl Reader {
                 Some(Ok(msg)) => {
                     self.ctl.last_heard_ms.store(self.shared.clock_ms(), Ordering::Relaxed);
                     match msg {
-                        Message::Text(text) => self.on_text(&text).await,
+                        Message::Text(text) => self.on_text(&text),
                         Message::Binary(_) => {
                             Flow::Close(close_code::UNSUPPORTED_DATA, Disconnect::BinaryFrame)
                         }
@@ -296,6 +299,12 @@ impl Reader {
                     return;
                 }
             };
+            // Boxed: joining happens once, and its state (a password check)
+            // would otherwise be part of every idle connection's task.
+            let flow = match flow {
+                Flow::Join(request) => Box::pin(self.join(*request)).await,
+                flow => flow,
+            };
             if let Flow::Close(code, reason) = flow {
                 self.ctl.close(code, reason);
                 break;
@@ -309,7 +318,7 @@ impl Reader {
         self.link.push(&encode(&ServerFrame::error(code, message)));
     }
 
-    async fn on_text(&mut self, text: &str) -> Flow {
+    fn on_text(&mut self, text: &str) -> Flow {
         let now = Instant::now();
         if let Err(wait) = self.bucket.take(self.rate, now) {
             self.shared.metrics.rate_limited.inc();
@@ -332,8 +341,7 @@ impl Reader {
         };
         match (frame, &self.member) {
             (ClientFrame::Join { nick, password, resume }, None) => {
-                // Boxed for the same reason as `close`: joining happens once.
-                return Box::pin(self.join(nick, password, resume)).await;
+                return Flow::Join(Box::new(JoinRequest { nick, password, resume }));
             }
             (ClientFrame::Join { .. }, Some(_)) => {
                 self.error("already_joined", "This connection has joined already.");
@@ -364,12 +372,8 @@ impl Reader {
         }
     }
 
-    async fn join(
-        &mut self,
-        nick: Option<String>,
-        password: Option<String>,
-        resume: Option<common::ws::Resume>,
-    ) -> Flow {
+    async fn join(&mut self, request: JoinRequest) -> Flow {
+        let JoinRequest { nick, password, resume } = request;
         let nick = match parse_nick(nick.as_deref().unwrap_or("")) {
             Ok(Some(nick)) => nick,
             Ok(None) => random_nick(&mut rand::rng()),
@@ -391,6 +395,7 @@ impl Reader {
         let me = Member { id: self.shared.next_member_id.fetch_add(1, Ordering::Relaxed), nick };
         match self.room.join(me.clone(), resume, self.link.clone(), &self.limits) {
             Ok(()) => {
+                self.ctl.mark_joined();
                 self.member = Some(Membership { room: self.room.clone(), me });
                 Flow::Continue
             }
