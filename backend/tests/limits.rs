@@ -226,6 +226,51 @@ async fn silent_peers_are_pinged_then_dropped_while_live_ones_stay() {
     assert_eq!(live.expect("message").await["text"], "still here");
 }
 
+/// A client that keeps talking but never reads: its queue never fills (it
+/// is sent only its welcome), but the write of that welcome cannot finish.
+#[tokio::test]
+async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
+    let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 400, ..quick() };
+    let backend = start(config).await;
+    backend.create_room("stuck").await;
+    let (mut other, _) = backend.member("stuck", "other").await;
+    // 3 MB of history: far more than the socket buffers between them.
+    let text = "w".repeat(3000);
+    for _ in 0..1000 {
+        other.say(&text).await;
+        other.expect("message").await;
+    }
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(backend.public).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        backend.ws_url("stuck"),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    let mut stuck = Client { ws };
+    stuck
+        .send(&ClientFrame::Join { nick: Some("stuck".into()), password: None, resume: None })
+        .await;
+    assert_eq!(other.expect("joined").await["member"]["nick"], "stuck");
+
+    // It keeps talking (so it is not a dead peer), and never reads.
+    let talking = tokio::spawn(async move {
+        loop {
+            if stuck.ws.send(Message::text(r#"{"type":"typing"}"#)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let left = tokio::time::timeout(Duration::from_secs(5), other.expect("left")).await;
+    assert_eq!(left.expect("the stuck client was closed")["member"]["nick"], "stuck");
+    backend.await_metric("instantchat_backend_slow_consumer_closes_total", 1.0).await;
+    talking.abort();
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_the_room_keeps_going() {
     let config = BackendConfig { send_queue_frames: 64, ..quick() };

@@ -44,9 +44,10 @@ pub struct BackendConfig {
     pub max_connections: usize,
     /// Frames queued for one connection before it counts as too slow (1013).
     pub send_queue_frames: usize,
-    /// Server pings this often…
+    /// Server pings a connection it has not heard from for this long…
     pub ping_interval_ms: u64,
-    /// …and drops a connection from which nothing arrived for this long.
+    /// …and drops a connection from which nothing arrived for this long (and
+    /// closes one whose write has not finished for this long).
     pub idle_timeout_ms: u64,
     /// Time a new connection has to send `join`.
     pub join_timeout_ms: u64,
