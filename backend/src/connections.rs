@@ -195,7 +195,8 @@ mod tests {
     #[test]
     fn ticks() {
         assert_eq!(TIMING.tick(), Duration::from_millis(25));
-        let slow = Timing { ping_interval_ms: 30_000, idle_timeout_ms: 75_000, join_timeout_ms: 10_000 };
+        let slow =
+            Timing { ping_interval_ms: 30_000, idle_timeout_ms: 75_000, join_timeout_ms: 10_000 };
         assert_eq!(slow.tick(), Duration::from_secs(1));
     }
 }
