@@ -74,8 +74,7 @@ pub fn serve(
             ctl.close(close_code::GOING_AWAY, Disconnect::Shutdown);
         }
         let Some(room) = room else {
-            let frame =
-                encode(&ServerFrame::error("room_not_found", "No room of that name here."));
+            let frame = encode(&ServerFrame::error("room_not_found", "No room of that name here."));
             Link::new(ctl.clone()).push_and_close(
                 &frame,
                 close_code::ROOM_NOT_FOUND,
