@@ -17,6 +17,10 @@ OUT="${OUT:-$ROOT/docs/bench}"
 FLEET="$ROOT/load-test/bench/fleet.sh"
 AUX=http://127.0.0.1:18080
 mkdir -p "$OUT"
+# One benchmark at a time on this machine: the fleet uses fixed ports, and two
+# runs would share (and skew) the CPU.
+exec 9>"${LOCK:-/tmp/instantchat-bench.lock}"
+flock 9
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -225,6 +225,13 @@ impl Joined {
         let mut counter = 0u64;
         let mut tail_sent = false;
         let mut closed_by_server = false;
+        // Timers made once and reset, not made anew for every frame received:
+        // each new `Sleep` is a timer-wheel insert and removal, and at 100,000
+        // deliveries a second that was a good part of the generator's CPU.
+        let send_timer = tokio::time::sleep_until(next_send.unwrap_or(window.end));
+        let drain_timer = tokio::time::sleep_until(window.drain_until);
+        let closed = close.cancelled();
+        tokio::pin!(send_timer, drain_timer, closed);
         loop {
             let send_at = next_send.filter(|t| *t < window.end);
             tokio::select! {
@@ -244,7 +251,7 @@ impl Joined {
                         break;
                     }
                 },
-                () = tokio::time::sleep_until(send_at.unwrap_or(window.end)), if send_at.is_some() => {
+                () = &mut send_timer, if send_at.is_some() => {
                     counter += 1;
                     let text = format!("t={} {}", now_nanos(), ctx.filler);
                     let frame = serde_json::json!({
@@ -268,13 +275,15 @@ impl Joined {
                         SendPlan::Quiet => window.end,
                     };
                     // Behind schedule (an overloaded generator): skip, don't burst.
-                    next_send = Some(if next < now { now } else { next });
+                    let next = if next < now { now } else { next };
+                    next_send = Some(next);
+                    send_timer.as_mut().reset(next);
                 }
-                () = tokio::time::sleep_until(window.drain_until), if !tail_sent => {
+                () = &mut drain_timer, if !tail_sent => {
                     tail_sent = true;
                     let _ = tail.send(Tail { room: spec.room, last_seq: self.next_seq - 1 });
                 }
-                () = close.cancelled(), if tail_sent => break,
+                () = &mut closed, if tail_sent => break,
             }
         }
         if !tail_sent {
