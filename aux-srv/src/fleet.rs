@@ -2,7 +2,7 @@
 //! may place rooms there.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,10 @@ pub struct Backend {
     pub cancel: CancellationToken,
     /// Asks the poller to poll now instead of waiting.
     pub poke: Notify,
+    /// Bumped by the poller before it forgets rooms of this backend (a
+    /// removal report, a restart): an answer about a room that was asked
+    /// before a bump may describe a room whose removal is already applied.
+    forgets: AtomicU64,
 }
 
 impl Backend {
@@ -99,6 +103,7 @@ impl Backend {
             admin_drained: AtomicBool::new(false),
             cancel,
             poke: Notify::new(),
+            forgets: AtomicU64::new(0),
         }
     }
 
@@ -162,7 +167,28 @@ impl Backend {
     /// not hold `key` (if it held it, the map would say so).
     pub fn accounts_for(&self, key: &str) -> bool {
         let status = self.status();
-        status.swept && !status.uncertain.contains(key)
+        status.swept && (status.uncertain.is_empty() || !status.uncertain.contains(key))
+    }
+
+    /// True when the map may answer for `key` on this backend without
+    /// asking it: reachable, swept, and no doubt about this name. The map
+    /// then says what the backend holds, up to removals not yet polled.
+    pub fn map_is_current(&self, key: &str) -> bool {
+        let status = self.status();
+        status.health == Health::Up
+            && status.swept
+            && (status.uncertain.is_empty() || !status.uncertain.contains(key))
+    }
+
+    /// How many times the poller began forgetting rooms of this backend;
+    /// read it before asking the backend about a room.
+    pub fn forgets(&self) -> u64 {
+        self.forgets.load(Ordering::SeqCst)
+    }
+
+    /// Called by the poller *before* it forgets rooms of this backend.
+    pub fn begin_forgetting(&self) {
+        self.forgets.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn mark_uncertain(&self, key: &str) {

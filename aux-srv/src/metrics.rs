@@ -2,8 +2,8 @@
 //! services in one process). No room name is ever a label.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -13,6 +13,11 @@ pub struct Metrics {
     /// By result: `hit` (in the map), `rebuilt` (found by asking the
     /// backends), `miss` (nobody has it), `unavailable`.
     pub lookups: IntCounterVec,
+    /// `lookups`' children, resolved once: lookups are the hot path.
+    pub lookup_hit: IntCounter,
+    pub lookup_rebuilt: IntCounter,
+    pub lookup_miss: IntCounter,
+    pub lookup_unavailable: IntCounter,
     /// One sweep of one backend's room list.
     pub rebuild_seconds: Histogram,
     /// Start-up until the room map was rebuilt (or the wait gave up).
@@ -27,6 +32,18 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// The same room found on two backends: must stay 0.
     pub duplicate_rooms: prometheus::IntCounter,
+    /// `http_requests` and `http_seconds` of the room API's route, resolved
+    /// once: label lookups hash and lock on every request otherwise.
+    room_route: RouteMetrics,
+}
+
+/// The route every room lookup and creation is counted under.
+pub const ROOM_ROUTE: &str = "/api/rooms/{room}";
+
+struct RouteMetrics {
+    seconds: Histogram,
+    /// By status, for the statuses the route answers most.
+    statuses: Vec<(u16, IntCounter)>,
 }
 
 pub const BACKEND_STATES: &[&str] = &["unknown", "up", "down", "draining"];
@@ -101,9 +118,21 @@ impl Metrics {
             "Times one room name was found on two backends (must stay 0).",
         )
         .expect("valid metric");
+        let room_route = RouteMetrics {
+            seconds: http_seconds.with_label_values(&[ROOM_ROUTE]),
+            statuses: [200u16, 201, 404]
+                .iter()
+                .map(|s| (*s, http_requests.with_label_values(&[ROOM_ROUTE, &s.to_string()])))
+                .collect(),
+        };
         let m = Metrics {
+            room_route,
             registry,
             placements,
+            lookup_hit: lookups.with_label_values(&["hit"]),
+            lookup_rebuilt: lookups.with_label_values(&["rebuilt"]),
+            lookup_miss: lookups.with_label_values(&["miss"]),
+            lookup_unavailable: lookups.with_label_values(&["unavailable"]),
             lookups,
             rebuild_seconds,
             startup_rebuild_seconds,
@@ -147,6 +176,21 @@ impl Metrics {
             let _ = self.backend_state.remove_label_values(&[backend, s]);
         }
         let _ = self.backend_score.remove_label_values(&[backend]);
+    }
+
+    /// Counts one HTTP request under its route and status.
+    pub fn http_request(&self, route: &str, status: u16, seconds: f64) {
+        if route == ROOM_ROUTE {
+            self.room_route.seconds.observe(seconds);
+            if let Some((_, counter)) = self.room_route.statuses.iter().find(|(s, _)| *s == status)
+            {
+                counter.inc();
+                return;
+            }
+        } else {
+            self.http_seconds.with_label_values(&[route]).observe(seconds);
+        }
+        self.http_requests.with_label_values(&[route, &status.to_string()]).inc();
     }
 
     pub fn control(&self, kind: &str, result: &str) {

@@ -100,6 +100,11 @@ async fn apply_report(app: &App, backend: &Backend, mut report: LoadReport) -> b
     if was == Health::Down {
         tracing::info!(backend = backend.id, "backend reachable again");
     }
+    // A request that asked about a room before this point and records the
+    // answer after it sees the bump and checks again (directory.rs).
+    if restarted || (!first && !removed.is_empty()) {
+        backend.begin_forgetting();
+    }
     if restarted {
         let forgotten = app.rooms.forget_backend(&backend.id);
         tracing::warn!(
@@ -173,6 +178,7 @@ async fn sweep(app: &App, backend: &Backend) -> bool {
         match app.ask(backend, &name).await {
             Ok(Some(room)) => app.record(backend, &room),
             Ok(None) => {
+                backend.begin_forgetting();
                 app.rooms.forget(&key, &backend.id, Some(entry.epoch));
             }
             Err(e) => {

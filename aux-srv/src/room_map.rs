@@ -1,10 +1,10 @@
-//! Which backend holds which room: a cache of what the backends say, by
-//! case-folded key. It is filled by sweeps, creations and lookups, emptied
-//! by removal reports; a name it does not know is always asked of every
-//! backend before anything is decided.
+//! Which backend holds which room, by case-folded key. It is filled by
+//! sweeps, creations and lookups, emptied by removal reports, restarts and
+//! deletions; for a swept backend it is exact up to removals not yet polled
+//! (directory.rs says when it is trusted and when the backends are asked).
 //!
-//! Also the per-name locks that make "ask everyone, then place" atomic for
-//! one name.
+//! Also the per-name locks that make "find, then place" atomic for one
+//! name.
 
 use std::sync::Arc;
 
@@ -43,6 +43,11 @@ pub struct RoomMap {
 impl RoomMap {
     pub fn get(&self, key: &str) -> Option<RoomEntry> {
         self.rooms.get(key).map(|e| e.clone())
+    }
+
+    /// `f` of the room's entry, read in place (no copy of the entry).
+    pub fn with<R>(&self, key: &str, f: impl FnOnce(&RoomEntry) -> R) -> Option<R> {
+        self.rooms.get(key).map(|e| f(&e))
     }
 
     pub fn len(&self) -> usize {

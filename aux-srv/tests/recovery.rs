@@ -81,26 +81,114 @@ async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
 }
 
 #[tokio::test]
-async fn a_name_the_map_does_not_know_is_asked_of_every_backend() {
+async fn the_map_answers_for_swept_backends_without_asking_them() {
     init_tracing();
     let b1 = start_backend(backend_config("b1")).await;
     let b2 = start_backend(backend_config("b2")).await;
-    let aux = start_aux_ready(aux_config(&[&b1, &b2])).await;
-    // Make b2 the least loaded, then give b1 a room aux-srv has never heard of.
-    for i in 0..3 {
-        b1.create_directly(&format!("filler-{i}")).await;
+    let config = aux_config(&[&b1, &b2]);
+    let mut aux = start_aux_ready(config.clone()).await;
+    let lookups = control_requests(&aux, "lookup_room").await;
+    let creations = control_requests(&aux, "create_room").await;
+
+    // A new name costs one CreateRoom; opening or looking up a known room,
+    // or looking up an unknown name, costs no control request at all.
+    let mut urls = Vec::new();
+    for i in 0..10 {
+        let r = aux.put_room(&format!("Swept-{i}")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        urls.push(r.json()["ws_url"].as_str().unwrap().to_owned());
     }
+    for (i, url) in urls.iter().enumerate() {
+        let got = aux.get_room(&format!("SWEPT-{i}")).await;
+        assert_eq!((got.status, got.json()["ws_url"].as_str()), (200, Some(url.as_str())));
+        let opened = aux.put_room(&format!("swept-{i}")).await;
+        assert_eq!(
+            (opened.status, opened.json()["created"].as_bool(), opened.json()["ws_url"].as_str()),
+            (200, Some(false), Some(url.as_str()))
+        );
+    }
+    assert_eq!(aux.get_room("never-made").await.status, 404);
+    assert_eq!(control_requests(&aux, "create_room").await, creations + 10.0);
+    assert_eq!(control_requests(&aux, "lookup_room").await, lookups, "no lookups");
+    let (mut member, welcome) = Ws::join(&urls[0], "ada").await;
+    assert_eq!(welcome["room"], "Swept-0");
+
+    // Only aux-srv creates rooms in its fleet: one created behind its back
+    // (with the control token) is not seen until that backend is swept
+    // again — here, at aux-srv's next start.
     let hidden = b1.create_directly("Hidden-Room").await;
-    assert_eq!(hidden.key, "hidden-room");
-    let rebuilt = aux.metric("instantchat_aux_lookups_total{result=\"rebuilt\"}").await;
-    let r = aux.put_room("hidden-ROOM").await;
-    assert_eq!(r.status, 200, "not created again: {}", r.body);
+    assert_eq!(aux.get_room("hidden-room").await.status, 404);
+    aux.stop().await;
+    let aux = start_aux_ready(config).await;
+    let r = aux.put_room("HIDDEN-room").await;
+    assert_eq!((r.status, r.json()["name"].as_str()), (200, Some(hidden.name.as_str())));
     assert_eq!(ws_base_of(&r.json()), b1.ws_base());
     assert!(b2.lookup("hidden-room").await.is_none(), "never placed on b2");
-    assert_eq!(
-        aux.metric("instantchat_aux_lookups_total{result=\"rebuilt\"}").await,
-        rebuilt + 1.0
-    );
+    // Members were not disturbed by any of it.
+    let posted = call(
+        Method::POST,
+        &aux.url("/api/rooms/swept-0/messages"),
+        &[],
+        Some(json!({"nick": "bot", "text": "still here"}).to_string()),
+    )
+    .await;
+    assert_eq!(posted.status, 201);
+    assert_eq!(member.next_of("message").await["text"], "still here");
+    assert_eq!(aux.metric("instantchat_aux_duplicate_rooms_total").await, 0.0);
+}
+
+#[tokio::test]
+async fn a_room_gone_from_its_backend_is_stale_in_the_map_at_most_until_the_next_poll() {
+    init_tracing();
+    let b1 = start_backend(backend_config("b1")).await;
+    // No poll during the test: the removal is never reported, so what is
+    // seen is the window between a removal and the poll that reports it.
+    let mut config = aux_config(&[&b1]);
+    config.poll_interval_ms = 600_000;
+    config.backend_retry_max_ms = 600_000;
+    let aux = start_aux_ready(config).await;
+    let first = aux.put_room("Vanishing").await.json();
+    let url = first["ws_url"].as_str().unwrap().to_owned();
+    assert!(b1.delete_directly("vanishing").await);
+
+    // The map still names the room: a client told so meets the backend's
+    // refusal, 4404, and asks again.
+    assert_eq!(aux.get_room("vanishing").await.status, 200);
+    let mut ws = Ws::connect(&url).await;
+    ws.send(json!({"type": "join", "nick": "ada"})).await;
+    assert_eq!(ws.next().await["code"], "room_not_found");
+    // Any call that reaches the backend drops the stale entry at once.
+    let read = get(&aux.url("/api/rooms/vanishing/messages")).await;
+    assert_eq!((read.status, read.error_code().as_str()), (404, "room_not_found"));
+    assert_eq!(aux.get_room("vanishing").await.status, 404);
+    let again = aux.put_room("vanishing").await;
+    assert_eq!((again.status, again.json()["created"].as_bool()), (201, Some(true)));
+    let (_member, welcome) = Ws::join(again.json()["ws_url"].as_str().unwrap(), "ada").await;
+    assert_eq!(welcome["room"], "vanishing");
+}
+
+#[tokio::test]
+async fn a_room_removed_behind_aux_srvs_back_is_forgotten_within_a_poll() {
+    init_tracing();
+    let b1 = start_backend(backend_config("b1")).await;
+    let aux = start_aux_ready(aux_config(&[&b1])).await;
+    for i in 0..5 {
+        assert_eq!(aux.put_room(&format!("brief-{i}")).await.status, 201);
+    }
+    let lookups = control_requests(&aux, "lookup_room").await;
+    for i in 0..5 {
+        assert!(b1.delete_directly(&format!("brief-{i}")).await);
+    }
+    // Polled every 100 ms here (2 s by default).
+    eventually("aux-srv forgot the removed rooms", || async {
+        aux.metric("instantchat_aux_rooms_known").await == 0.0
+    })
+    .await;
+    for i in 0..5 {
+        let r = aux.get_room(&format!("brief-{i}")).await;
+        assert_eq!((r.status, r.error_code().as_str()), (404, "room_not_found"));
+    }
+    assert_eq!(control_requests(&aux, "lookup_room").await, lookups, "the removal log told it");
 }
 
 #[tokio::test]
@@ -162,6 +250,7 @@ async fn an_aux_restart_while_a_backend_is_down_refuses_unknown_names_rather_tha
     let mut b2 = start_backend(backend_config("b2")).await;
     let config = aux_config(&[&b1, &b2]);
     let held = b2.create_directly("held-by-b2").await;
+    let on_b1 = b1.create_directly("on-b1").await;
     b2.stop().await;
 
     let aux = start_aux_ready(config).await;
@@ -170,8 +259,7 @@ async fn an_aux_restart_while_a_backend_is_down_refuses_unknown_names_rather_tha
     assert_eq!((r.status, r.error_code().as_str()), (503, "backend_unavailable"));
     let r = aux.put_room("brand-new-name").await;
     assert_eq!(r.status, 503);
-    // Rooms on reachable backends still work.
-    let on_b1 = b1.create_directly("on-b1").await;
+    // Rooms on reachable backends (swept at start) still work.
     assert_eq!(aux.get_room(&on_b1.name).await.status, 200);
 
     // Removing the dead backend (force) is the operator's way out.

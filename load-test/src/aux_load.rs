@@ -1,19 +1,19 @@
 //! The `aux` scenario's worker: HTTP clients creating rooms
 //! (`PUT /api/rooms/{new name}`), then looking them up
-//! (`GET /api/rooms/{name}`), as fast as aux-srv answers.
+//! (`GET /api/rooms/{name}`), as fast as aux-srv answers. Each client is
+//! one keep-alive connection with one request at a time, as a browser tab.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::Method;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Scenario;
-use crate::net::{self, Http};
+use crate::net;
 use crate::stats::{Collector, now_ms};
 use crate::worker::{
     FromWorker, ToWorker, WorkerPlan, WorkerResult, instant_of, spawn_progress, wait_close, wait_go,
@@ -41,9 +41,9 @@ pub async fn run(
     for c in 0..clients {
         let global = plan.index * clients + c;
         // Each client its own source address: aux-srv limits creations per address.
-        let http = Http::new(Some(net::source_addr(global % plan.sources.max(1))), 1);
-        let (stats, aux, prefix) =
-            (stats.clone(), args.common.aux.clone(), format!("lt-{}-{global}", plan.run_id));
+        let source = net::source_addr(global % plan.sources.max(1));
+        let mut http = net::KeepAlive::new(&args.common.aux, Some(source)).await?;
+        let (stats, prefix) = (stats.clone(), format!("lt-{}-{global}", plan.run_id));
         let active = active.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(start).await;
@@ -51,14 +51,14 @@ pub async fn run(
             let mut created = Vec::new();
             while Instant::now() < switch {
                 let name = format!("{prefix}-{}", created.len());
-                if request(&http, &aux, Method::PUT, &name, "create", &stats).await {
+                if request(&mut http, "PUT", &name, "create", &stats).await {
                     created.push(name);
                 }
             }
             let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
             while Instant::now() < end && !created.is_empty() {
                 let name = &created[rng.random_range(0..created.len())];
-                request(&http, &aux, Method::GET, name, "lookup", &stats).await;
+                request(&mut http, "GET", name, "lookup", &stats).await;
             }
             active.fetch_sub(1, Ordering::Relaxed);
             created
@@ -98,22 +98,27 @@ pub async fn run(
 /// One timed request; true on success. Failures count as
 /// `http.<status>.<code>` or `http.failed`.
 async fn request(
-    http: &Http,
-    aux: &str,
-    method: Method,
+    http: &mut net::KeepAlive,
+    method: &str,
     name: &str,
     series: &str,
     stats: &Collector,
 ) -> bool {
     let started = std::time::Instant::now();
-    match http.room(aux, method, name).await {
-        Ok(Ok(_)) => {
+    let path = format!("/api/rooms/{name}");
+    let body = if method == "PUT" { "{}" } else { "" };
+    match http.request(method, &path, body).await {
+        Ok((status, _)) if (200..300).contains(&status) => {
             stats.record(series, started.elapsed().as_micros() as u64, now_ms());
             true
         }
-        Ok(Err(e)) => {
-            stats.add(&format!("http.{}.{}", e.status, e.code), 1);
-            if e.status == 429 {
+        Ok((status, body)) => {
+            let code = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unknown".into());
+            stats.add(&format!("http.{status}.{code}"), 1);
+            if status == 429 {
                 // Honour the limit a little rather than spin on it.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

@@ -48,9 +48,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, _peer: SocketAddr) ->
     if resp.status() == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
-    let status = resp.status().as_u16().to_string();
-    app.metrics.http_requests.with_label_values(&[route, &status]).inc();
-    app.metrics.http_seconds.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    app.metrics.http_request(route, resp.status().as_u16(), started.elapsed().as_secs_f64());
     resp
 }
 
@@ -110,6 +108,8 @@ fn backend_json(app: &App, b: &Backend) -> Value {
     let score = b.placement_score(&app.config.placement);
     let state = b.state_label();
     let public_url = b.public_url();
+    // Counted before the status lock is taken: never both at once.
+    let rooms_mapped = app.rooms.count_on(&b.id);
     let s = b.status();
     let load = s.report.as_ref().map(|r| {
         json!({
@@ -133,7 +133,7 @@ fn backend_json(app: &App, b: &Backend) -> Value {
         "admin_drained": b.admin_drained(),
         "score": score,
         "load": load,
-        "rooms_mapped": app.rooms.count_on(&b.id),
+        "rooms_mapped": rooms_mapped,
         "rooms_swept": s.swept,
         "reported_secs_ago": s.reported_at.map(|t| t.elapsed().as_secs_f64()),
         "down_secs": s.down_since.map(|t| t.elapsed().as_secs()),

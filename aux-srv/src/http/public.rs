@@ -17,9 +17,7 @@ use crate::http::static_files;
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let started = Instant::now();
     let (route, resp) = route(&app, req, peer).await;
-    let status = resp.status().as_u16().to_string();
-    app.metrics.http_requests.with_label_values(&[route, &status]).inc();
-    app.metrics.http_seconds.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    app.metrics.http_request(route, resp.status().as_u16(), started.elapsed().as_secs_f64());
     resp
 }
 

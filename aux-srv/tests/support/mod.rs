@@ -156,6 +156,14 @@ impl TestBackend {
         }
     }
 
+    /// Deletes a room behind aux-srv's back (as an expiry would).
+    pub async fn delete_directly(&self, name: &str) -> bool {
+        match self.client().request(RequestBody::DeleteRoom { name: name.into() }).await.unwrap() {
+            ResponseBody::Deleted { existed } => existed,
+            other => panic!("delete failed: {other:?}"),
+        }
+    }
+
     pub fn ws_base(&self) -> String {
         format!("ws://{}", self.public)
     }
@@ -290,6 +298,22 @@ impl TestAux {
     pub async fn metric(&self, sample: &str) -> f64 {
         metric_of(&get(&self.url("/metrics")).await.body, sample)
     }
+}
+
+/// Control requests of `kind` aux-srv sent, whatever the answer.
+pub async fn control_requests(aux: &TestAux, kind: &str) -> f64 {
+    let text = get(&aux.url("/metrics")).await.body;
+    ["ok", "error", "unreachable", "uncertain"]
+        .iter()
+        .map(|result| {
+            metric_of(
+                &text,
+                &format!(
+                    "instantchat_aux_control_requests_total{{kind=\"{kind}\",result=\"{result}\"}}"
+                ),
+            )
+        })
+        .sum()
 }
 
 pub fn metric_of(text: &str, sample: &str) -> f64 {
