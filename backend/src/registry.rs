@@ -1,7 +1,8 @@
 //! The rooms this backend holds, by case-folded key, and the log of rooms it
 //! removed (so aux-srv can forget them and free their names).
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -32,32 +33,13 @@ struct RemovedLog {
 
 pub struct RoomRegistry {
     rooms: DashMap<String, Arc<Room>>,
+    /// The same rooms in key order, for paging through them ([`Self::list`]):
+    /// a sweep of 100,000 rooms reads them in pages without scanning them all
+    /// for every page.
+    ordered: Mutex<BTreeMap<String, Arc<Room>>>,
     removed: Mutex<RemovedLog>,
     settings: RoomSettings,
     metrics: Arc<Metrics>,
-}
-
-/// Orders rooms by key, for [`RoomRegistry::list`].
-struct ByKey(Arc<Room>);
-
-impl PartialEq for ByKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.key() == other.0.key()
-    }
-}
-
-impl Eq for ByKey {}
-
-impl PartialOrd for ByKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ByKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.key().cmp(other.0.key())
-    }
 }
 
 /// A random room epoch: never 0, and below 2^53 so browsers read it exactly.
@@ -69,6 +51,7 @@ impl RoomRegistry {
     pub fn new(settings: RoomSettings, metrics: Arc<Metrics>) -> Self {
         RoomRegistry {
             rooms: DashMap::new(),
+            ordered: Mutex::default(),
             removed: Mutex::new(RemovedLog { entries: VecDeque::new(), last_cursor: 0 }),
             settings,
             metrics,
@@ -96,6 +79,7 @@ impl RoomRegistry {
                     self.metrics.clone(),
                 ));
                 e.insert(room.clone());
+                self.ordered().insert(name.key().to_owned(), room.clone());
                 self.metrics.rooms.inc();
                 Ok((room, true))
             }
@@ -114,7 +98,12 @@ impl RoomRegistry {
         self.rooms.is_empty()
     }
 
+    fn ordered(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Room>>> {
+        self.ordered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn forget(&self, room: &Room, reason: CloseReason) {
+        self.ordered().remove(room.key());
         room.close(reason);
         self.metrics.rooms.dec();
         let label = match reason {
@@ -172,26 +161,17 @@ impl RoomRegistry {
         limit: usize,
         budget: usize,
     ) -> (Vec<RoomInfo>, Option<String>) {
-        // Keep only the `limit` smallest keys after `after` (a max-heap):
-        // sorting every room for each page made a sweep of all rooms
-        // quadratic (2 s for 120,000 rooms on two backends).
-        let mut smallest: BinaryHeap<ByKey> = BinaryHeap::with_capacity(limit + 1);
-        let mut total = 0;
-        for r in self.rooms.iter() {
-            if after.is_some_and(|a| r.key().as_str() <= a) {
-                continue;
-            }
-            total += 1;
-            if smallest.len() < limit {
-                smallest.push(ByKey(r.value().clone()));
-            } else if smallest.peek().is_some_and(|max| r.key().as_str() < max.0.key()) {
-                smallest.pop();
-                smallest.push(ByKey(r.value().clone()));
-            }
-        }
-        let rooms: Vec<Arc<Room>> = smallest.into_sorted_vec().into_iter().map(|r| r.0).collect();
+        let after = after.map_or(Bound::Unbounded, Bound::Excluded);
+        // One more than the page, to tell whether more remain; the rooms'
+        // own locks are taken after the index's is released.
+        let rooms: Vec<Arc<Room>> = self
+            .ordered()
+            .range::<str, _>((after, Bound::Unbounded))
+            .take(limit.saturating_add(1))
+            .map(|(_, room)| room.clone())
+            .collect();
         let mut used = 0;
-        let mut page = Vec::with_capacity(limit.min(total));
+        let mut page = Vec::with_capacity(limit.min(rooms.len()));
         for room in rooms.iter().take(limit) {
             let info = room.info();
             used += info.name.len() + info.key.len() + 48;
@@ -200,7 +180,7 @@ impl RoomRegistry {
             }
             page.push(info);
         }
-        let next = if page.len() < total { page.last().map(|r| r.key.clone()) } else { None };
+        let next = if page.len() < rooms.len() { page.last().map(|r| r.key.clone()) } else { None };
         (page, next)
     }
 
