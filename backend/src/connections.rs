@@ -115,10 +115,9 @@ impl Timing {
         if !ctl.is_joined() && since(ctl.opened_ms) > self.join_timeout_ms {
             return Verdict::JoinTimeout;
         }
-        // A peer that talks needs no ping; a silent one gets one per interval.
-        if silent >= self.ping_interval_ms
-            && since(ctl.last_ping_ms.load(Ordering::Relaxed)) >= self.ping_interval_ms
-        {
+        // Every interval, talkative peers too: a proxy in front (nginx's
+        // `proxy_read_timeout`) closes a websocket the server sends nothing on.
+        if since(ctl.last_ping_ms.load(Ordering::Relaxed)) >= self.ping_interval_ms {
             return Verdict::Ping;
         }
         Verdict::Fine
@@ -175,9 +174,10 @@ mod tests {
         assert_eq!(TIMING.verdict(&ctl, 1201), Verdict::Ping);
         ctl.request_ping(1201);
         assert_eq!(TIMING.verdict(&ctl, 1250), Verdict::Fine, "one ping per interval");
-        ctl.last_heard_ms.store(1260, Ordering::Relaxed);
-        assert_eq!(TIMING.verdict(&ctl, 1320), Verdict::Fine, "heard lately: no ping");
-        assert_eq!(TIMING.verdict(&ctl, 1611), Verdict::Dead);
+        ctl.last_heard_ms.store(1290, Ordering::Relaxed);
+        assert_eq!(TIMING.verdict(&ctl, 1301), Verdict::Ping, "talkative peers too");
+        ctl.request_ping(1301);
+        assert_eq!(TIMING.verdict(&ctl, 1641), Verdict::Dead);
     }
 
     #[test]
@@ -186,6 +186,7 @@ mod tests {
         ctl.mark_joined();
         ctl.begin_write(10);
         ctl.last_heard_ms.store(300, Ordering::Relaxed);
+        ctl.last_ping_ms.store(300, Ordering::Relaxed);
         assert_eq!(TIMING.verdict(&ctl, 300), Verdict::Fine);
         assert_eq!(TIMING.verdict(&ctl, 361), Verdict::Stuck);
         ctl.end_write();

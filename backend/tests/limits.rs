@@ -226,6 +226,31 @@ async fn silent_peers_are_pinged_then_dropped_while_live_ones_stay() {
     assert_eq!(live.expect("message").await["text"], "still here");
 }
 
+/// A proxy in front (nginx) closes a websocket the server sends nothing on,
+/// so a client that talks but is sent nothing is pinged as well.
+#[tokio::test]
+async fn talkative_peers_are_pinged_too() {
+    let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 350, ..quick() };
+    let backend = start(config).await;
+    backend.create_room("talk").await;
+    let (mut alone, _) = backend.member("talk", "alone").await;
+    let pinged = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut typing = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                _ = typing.tick() => alone.send(&ClientFrame::Typing).await,
+                msg = futures_util::StreamExt::next(&mut alone.ws) => match msg {
+                    Some(Ok(Message::Ping(_))) => return,
+                    Some(Ok(_)) => {}
+                    other => panic!("connection ended: {other:?}"),
+                },
+            }
+        }
+    })
+    .await;
+    assert!(pinged.is_ok(), "a client typing every 20 ms was never pinged");
+}
+
 /// A client that keeps talking but never reads: its queue never fills (it
 /// is sent only its welcome), but the write of that welcome cannot finish.
 #[tokio::test]

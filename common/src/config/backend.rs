@@ -44,7 +44,7 @@ pub struct BackendConfig {
     pub max_connections: usize,
     /// Frames queued for one connection before it counts as too slow (1013).
     pub send_queue_frames: usize,
-    /// Server pings a connection it has not heard from for this long…
+    /// Server pings every connection this often…
     pub ping_interval_ms: u64,
     /// …and drops a connection from which nothing arrived for this long (and
     /// closes one whose write has not finished for this long).
