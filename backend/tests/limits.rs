@@ -266,16 +266,7 @@ async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
         other.expect("message").await;
     }
 
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(backend.public).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(
-        backend.ws_url("stuck"),
-        tokio_tungstenite::MaybeTlsStream::Plain(stream),
-    )
-    .await
-    .unwrap();
-    let mut stuck = Client { ws };
+    let mut stuck = backend.connect_with_receive_buffer("stuck", 4096).await;
     stuck
         .send(&ClientFrame::Join { nick: Some("stuck".into()), password: None, resume: None })
         .await;
@@ -303,16 +294,7 @@ async fn a_client_that_stops_reading_is_closed_and_the_room_keeps_going() {
     backend.create_room("slow").await;
 
     // A reader with a tiny receive window that never reads.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(backend.public).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(
-        backend.ws_url("slow"),
-        tokio_tungstenite::MaybeTlsStream::Plain(stream),
-    )
-    .await
-    .unwrap();
-    let mut slow = Client { ws };
+    let mut slow = backend.connect_with_receive_buffer("slow", 4096).await;
     slow.join("slow").await;
 
     let (mut fast, _) = backend.member("slow", "fast").await;

@@ -86,6 +86,21 @@ impl TestBackend {
         Client::connect(&self.ws_url(room)).await
     }
 
+    /// A client whose socket's receive buffer is `bytes`: one that stops
+    /// reading soon fills the window the server may send into.
+    pub async fn connect_with_receive_buffer(&self, room: &str, bytes: u32) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        let stream = socket.connect(self.public).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(
+            self.ws_url(room),
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .unwrap();
+        Client { ws }
+    }
+
     /// A member that has joined with `nick`; returns the welcome too.
     pub async fn member(&self, room: &str, nick: &str) -> (Client, serde_json::Value) {
         let mut client = self.connect(room).await;
