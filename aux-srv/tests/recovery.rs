@@ -25,13 +25,7 @@ async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
     assert!((1..12).contains(&on_b2), "rooms on both backends");
     let watched_url = rooms["kept-room-0"].clone();
     let (mut member, _) = Ws::join(&watched_url, "ada").await;
-    let before = call(
-        Method::POST,
-        &first.url("/api/rooms/kept-room-0/messages"),
-        &[],
-        Some(json!({"nick": "bot", "text": "before the restart"}).to_string()),
-    )
-    .await;
+    let before = first.post_message("kept-room-0", "before the restart").await;
     assert_eq!(before.status, 201);
     assert_eq!(member.next_of("message").await["text"], "before the restart");
 
@@ -61,13 +55,7 @@ async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
     assert!(second.metric("instantchat_aux_startup_rebuild_seconds").await > 0.0);
 
     // The member connected through the restart lost nothing.
-    let after = call(
-        Method::POST,
-        &second.url("/api/rooms/Kept-Room-0/messages"),
-        &[],
-        Some(json!({"nick": "bot", "text": "after the restart"}).to_string()),
-    )
-    .await;
+    let after = second.post_message("Kept-Room-0", "after the restart").await;
     assert_eq!(after.status, 201);
     assert_eq!(member.next_of("message").await["text"], "after the restart");
     let history = get(&second.url("/api/rooms/kept-room-0/messages")).await.json();
@@ -125,13 +113,7 @@ async fn the_map_answers_for_swept_backends_without_asking_them() {
     assert_eq!(ws_base_of(&r.json()), b1.ws_base());
     assert!(b2.lookup("hidden-room").await.is_none(), "never placed on b2");
     // Members were not disturbed by any of it.
-    let posted = call(
-        Method::POST,
-        &aux.url("/api/rooms/swept-0/messages"),
-        &[],
-        Some(json!({"nick": "bot", "text": "still here"}).to_string()),
-    )
-    .await;
+    let posted = aux.post_message("swept-0", "still here").await;
     assert_eq!(posted.status, 201);
     assert_eq!(member.next_of("message").await["text"], "still here");
     assert_eq!(aux.metric("instantchat_aux_duplicate_rooms_total").await, 0.0);

@@ -264,6 +264,12 @@ impl TestAux {
         get(&self.url(&format!("/api/rooms/{name}"))).await
     }
 
+    /// `POST /api/rooms/{room}/messages` as the nick `bot`.
+    pub async fn post_message(&self, room: &str, text: &str) -> Reply {
+        let body = serde_json::json!({"nick": "bot", "text": text}).to_string();
+        call(Method::POST, &self.url(&format!("/api/rooms/{room}/messages")), &[], Some(body)).await
+    }
+
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let auth = format!("Bearer {ADMIN_TOKEN}");
         call(
