@@ -5,7 +5,8 @@
 //! - [`session`]: one websocket connection (reader + writer halves).
 //! - [`room`]: a room's members, ring buffer and rules; [`ring`] the buffer.
 //! - [`registry`]: the rooms by key, expiry, and the removal log.
-//! - [`link`]: the bounded, shared-bytes queue between a room and a member.
+//! - [`link`]: the bounded, shared-bytes queue between a room and a member;
+//!   [`batch`] what a writer sends per wake (long frames as fragments).
 //! - [`connections`]: every open connection, and the heartbeat that pings,
 //!   times out and closes them (connections carry no timers of their own).
 //! - [`limits`]: per-connection rate limiting.
@@ -15,6 +16,7 @@
 //! **Room state lives only here, in RAM.** Nothing is written to disk; a
 //! restarted backend starts empty, with a new `instance` id.
 
+pub mod batch;
 pub mod connections;
 pub mod control;
 pub mod control_client;
@@ -94,6 +96,8 @@ pub struct Shared {
     pub next_member_id: AtomicU64,
     pub open_connections: AtomicUsize,
     pub ws_config: WebSocketConfig,
+    /// Frames longer than this go out in fragments ([`batch`]).
+    pub fragment_bytes: usize,
     pub limits: Limits,
     pub load: LoadSampler,
     /// Websocket connection tasks, awaited on shutdown.
@@ -150,6 +154,7 @@ impl Shared {
             next_member_id: AtomicU64::new(1),
             open_connections: AtomicUsize::new(0),
             ws_config,
+            fragment_bytes: (config.ws_write_buffer_bytes / 2).max(1024),
             limits,
             load: LoadSampler::default(),
             connections: TaskTracker::new(),

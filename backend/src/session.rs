@@ -27,9 +27,10 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::Shared;
+use crate::batch::Batch;
 use crate::limits::FloodWatch;
 use crate::link::{ConnCtl, Link};
 use crate::metrics::Disconnect;
@@ -137,7 +138,7 @@ async fn write_loop(shared: &Shared, sink: &mut SplitSink<Ws, Message>, ctl: &Co
         if ctl.close_code().is_some() {
             break;
         }
-        let Some(mut batch) = next_batch(ctl) else { continue };
+        let Some(mut batch) = next_batch(shared, ctl) else { continue };
         ctl.begin_write(shared.clock_ms());
         let written = poll_fn(|cx| poll_write(cx, ctl, sink, &mut batch)).await;
         ctl.end_write();
@@ -148,18 +149,18 @@ async fn write_loop(shared: &Shared, sink: &mut SplitSink<Ws, Message>, ctl: &Co
     }
     // Boxed: the close path is cold, and its state would otherwise be part
     // of every idle connection's task.
-    Box::pin(close(sink, ctl)).await
+    Box::pin(close(shared, sink, ctl)).await
 }
 
 /// A ping if one is due, then every queued frame; `None` when there is
 /// nothing to write.
-fn next_batch(ctl: &ConnCtl) -> Option<impl Iterator<Item = Message> + Send + use<>> {
-    let ping = ctl.take_ping().then(|| Message::Ping(Bytes::new()));
+fn next_batch(shared: &Shared, ctl: &ConnCtl) -> Option<Batch> {
+    let ping = ctl.take_ping();
     let frames = ctl.take_frames();
-    if ping.is_none() && frames.is_empty() {
+    if !ping && frames.is_empty() {
         return None;
     }
-    Some(ping.into_iter().chain(frames.into_iter().map(Message::Text)))
+    Some(Batch::new(ping, frames.into_iter(), shared.fragment_bytes))
 }
 
 /// Writes `batch` and flushes once. Gives up (`Ok`, the rest unsent) as soon
@@ -172,7 +173,7 @@ fn poll_write(
     cx: &mut Context<'_>,
     ctl: &ConnCtl,
     sink: &mut SplitSink<Ws, Message>,
-    batch: &mut impl Iterator<Item = Message>,
+    batch: &mut Batch,
 ) -> Poll<Result<(), WsError>> {
     ctl.register_task(cx);
     if ctl.is_closing() {
@@ -189,15 +190,15 @@ fn poll_write(
 
 /// Sends what is queued (unless the client is too slow for it), a `closing`
 /// frame when shutting down, and the close frame.
-async fn close(sink: &mut SplitSink<Ws, Message>, ctl: &ConnCtl) -> bool {
+async fn close(shared: &Shared, sink: &mut SplitSink<Ws, Message>, ctl: &ConnCtl) -> bool {
     let code = ctl.close_code().unwrap_or(close_code::NORMAL);
     let slow = ctl.reason() == Some(Disconnect::SlowConsumer);
     let shutdown = ctl.reason() == Some(Disconnect::Shutdown);
     let limit = if slow { Duration::from_millis(200) } else { CLOSE_TIMEOUT };
     let sent = tokio::time::timeout(limit, async {
         if !slow {
-            for frame in ctl.take_frames() {
-                sink.feed(Message::Text(frame)).await?;
+            for message in Batch::new(false, ctl.take_frames().into_iter(), shared.fragment_bytes) {
+                sink.feed(message).await?;
             }
             if shutdown {
                 let frame = encode(&ServerFrame::Closing { reason: CloseReason::Shutdown });
