@@ -60,7 +60,9 @@ pub struct BackendConfig {
     /// tungstenite's read buffer per connection (its 128 KiB default is far
     /// too big for idle chat sockets).
     pub ws_read_buffer_bytes: usize,
-    /// Outgoing bytes buffered before a write reaches the socket.
+    /// Outgoing bytes buffered before a write reaches the socket. Longer
+    /// frames go out in fragments of half this, and a connection's write
+    /// buffer stays below about one and a half times it.
     pub ws_write_buffer_bytes: usize,
 }
 
@@ -91,7 +93,7 @@ impl Default for BackendConfig {
             shutdown_grace_ms: 5_000,
             control_max_frame_bytes: crate::control::DEFAULT_MAX_FRAME_BYTES,
             ws_read_buffer_bytes: 1024,
-            ws_write_buffer_bytes: 8 * 1024,
+            ws_write_buffer_bytes: 4 * 1024,
         }
     }
 }
