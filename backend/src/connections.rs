@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let ctl = ConnCtl::new(8, 1000);
+        let ctl = ConnCtl::new(8, 1000, 0);
         assert_eq!(TIMING.verdict(&ctl, 1050), Verdict::Fine);
         assert_eq!(TIMING.verdict(&ctl, 1201), Verdict::JoinTimeout);
         ctl.mark_joined();
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_write_stuck_for_the_idle_timeout_is_stuck() {
-        let ctl = ConnCtl::new(8, 0);
+        let ctl = ConnCtl::new(8, 0, 0);
         ctl.mark_joined();
         ctl.begin_write(10);
         ctl.last_heard_ms.store(300, Ordering::Relaxed);

@@ -79,8 +79,9 @@ fn reason_index(reason: Disconnect) -> u8 {
 }
 
 impl ConnCtl {
-    /// A connection opened at `now_ms` whose queue holds `capacity` frames.
-    pub fn new(capacity: usize, now_ms: u64) -> Self {
+    /// A connection opened at `now_ms` whose queue holds `capacity` frames,
+    /// due for its first ping `ping_phase_ms` before a whole ping interval.
+    pub fn new(capacity: usize, now_ms: u64, ping_phase_ms: u64) -> Self {
         ConnCtl {
             close_code: AtomicU16::new(0),
             reason: AtomicU8::new(0),
@@ -88,7 +89,7 @@ impl ConnCtl {
             ping_due: AtomicBool::new(false),
             joined: AtomicBool::new(false),
             last_heard_ms: AtomicU64::new(now_ms),
-            last_ping_ms: AtomicU64::new(now_ms),
+            last_ping_ms: AtomicU64::new(now_ms.saturating_sub(ping_phase_ms)),
             writing_since_ms: AtomicU64::new(NOT_WRITING),
             opened_ms: now_ms,
             capacity: capacity.max(2),
@@ -299,7 +300,7 @@ mod tests {
 
     #[test]
     fn full_queue_asks_for_1013_once() {
-        let ctl = Arc::new(ConnCtl::new(2, 0));
+        let ctl = Arc::new(ConnCtl::new(2, 0, 0));
         let link = Link::new(ctl.clone());
         let frame = Utf8Bytes::from("x");
         assert!(link.push(&frame));
@@ -317,7 +318,7 @@ mod tests {
 
     #[test]
     fn an_empty_queue_holds_no_allocation() {
-        let ctl = ConnCtl::new(8, 0);
+        let ctl = ConnCtl::new(8, 0, 0);
         let link = Link::new(Arc::new(ctl));
         assert!(link.push(&Utf8Bytes::from("welcome")));
         let taken = link.ctl.take_frames();
@@ -327,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_shut_queue_takes_nothing() {
-        let ctl = Arc::new(ConnCtl::new(8, 0));
+        let ctl = Arc::new(ConnCtl::new(8, 0, 0));
         let link = Link::new(ctl.clone());
         assert!(link.push(&Utf8Bytes::from("a")));
         ctl.shut();
@@ -338,7 +339,7 @@ mod tests {
 
     #[test]
     fn abandoning_keeps_an_earlier_reason() {
-        let ctl = ConnCtl::new(8, 0);
+        let ctl = ConnCtl::new(8, 0, 0);
         ctl.note_reason(Disconnect::ClientClosed);
         ctl.abandon(Disconnect::Timeout);
         assert!(ctl.is_closing());

@@ -29,6 +29,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use rand::Rng;
+
 use crate::Shared;
 use crate::batch::Batch;
 use crate::limits::FloodWatch;
@@ -66,7 +68,11 @@ pub fn serve(
     ws: Ws,
 ) -> impl Future<Output = ()> + Send {
     let (mut sink, mut stream) = ws.split();
-    let ctl = Arc::new(ConnCtl::new(shared.config.send_queue_frames, shared.clock_ms()));
+    // A random phase spreads the pings: after a join storm, every
+    // connection's first ping would otherwise fall in the same heartbeat.
+    let ping_phase = rand::rng().random_range(0..shared.config.ping_interval_ms.max(1));
+    let ctl =
+        Arc::new(ConnCtl::new(shared.config.send_queue_frames, shared.clock_ms(), ping_phase));
     async move {
         let registered = shared.conns.register(ctl.clone());
         if shared.shutdown.is_cancelled() {
