@@ -117,7 +117,7 @@ impl Timing {
         }
         // Every interval, talkative peers too: a proxy in front (nginx's
         // `proxy_read_timeout`) closes a websocket the server sends nothing on.
-        if since(ctl.last_ping_ms.load(Ordering::Relaxed)) >= self.ping_interval_ms {
+        if now_ms >= ctl.next_ping_ms.load(Ordering::Relaxed) {
             return Verdict::Ping;
         }
         Verdict::Fine
@@ -143,7 +143,7 @@ pub async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
             }
             match timing.verdict(ctl, now_ms) {
                 Verdict::Fine => {}
-                Verdict::Ping => ctl.request_ping(now_ms),
+                Verdict::Ping => ctl.request_ping(now_ms + timing.ping_interval_ms),
                 Verdict::Dead => ctl.abandon(Disconnect::Timeout),
                 Verdict::Stuck => {
                     ctl.close(close_code::TRY_AGAIN_LATER, Disconnect::SlowConsumer);
@@ -167,16 +167,16 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let ctl = ConnCtl::new(8, 1000, 0);
+        let ctl = ConnCtl::new(8, 1000, 1100);
         assert_eq!(TIMING.verdict(&ctl, 1050), Verdict::Fine);
         assert_eq!(TIMING.verdict(&ctl, 1201), Verdict::JoinTimeout);
         ctl.mark_joined();
         assert_eq!(TIMING.verdict(&ctl, 1201), Verdict::Ping);
-        ctl.request_ping(1201);
+        ctl.request_ping(1301);
         assert_eq!(TIMING.verdict(&ctl, 1250), Verdict::Fine, "one ping per interval");
         ctl.last_heard_ms.store(1290, Ordering::Relaxed);
         assert_eq!(TIMING.verdict(&ctl, 1301), Verdict::Ping, "talkative peers too");
-        ctl.request_ping(1301);
+        ctl.request_ping(1401);
         assert_eq!(TIMING.verdict(&ctl, 1641), Verdict::Dead);
     }
 
@@ -186,7 +186,7 @@ mod tests {
         ctl.mark_joined();
         ctl.begin_write(10);
         ctl.last_heard_ms.store(300, Ordering::Relaxed);
-        ctl.last_ping_ms.store(300, Ordering::Relaxed);
+        ctl.next_ping_ms.store(400, Ordering::Relaxed);
         assert_eq!(TIMING.verdict(&ctl, 300), Verdict::Fine);
         assert_eq!(TIMING.verdict(&ctl, 361), Verdict::Stuck);
         ctl.end_write();

@@ -48,7 +48,8 @@ pub struct ConnCtl {
     /// Milliseconds (on the backend's clock, [`crate::Shared::clock_ms`])
     /// when the peer last sent anything.
     pub last_heard_ms: AtomicU64,
-    pub last_ping_ms: AtomicU64,
+    /// When the next ping is due.
+    pub next_ping_ms: AtomicU64,
     /// When the write under way began, or [`NOT_WRITING`].
     writing_since_ms: AtomicU64,
     /// When the connection was upgraded.
@@ -80,8 +81,8 @@ fn reason_index(reason: Disconnect) -> u8 {
 
 impl ConnCtl {
     /// A connection opened at `now_ms` whose queue holds `capacity` frames,
-    /// due for its first ping `ping_phase_ms` before a whole ping interval.
-    pub fn new(capacity: usize, now_ms: u64, ping_phase_ms: u64) -> Self {
+    /// due for its first ping at `first_ping_ms`.
+    pub fn new(capacity: usize, now_ms: u64, first_ping_ms: u64) -> Self {
         ConnCtl {
             close_code: AtomicU16::new(0),
             reason: AtomicU8::new(0),
@@ -89,7 +90,7 @@ impl ConnCtl {
             ping_due: AtomicBool::new(false),
             joined: AtomicBool::new(false),
             last_heard_ms: AtomicU64::new(now_ms),
-            last_ping_ms: AtomicU64::new(now_ms.saturating_sub(ping_phase_ms)),
+            next_ping_ms: AtomicU64::new(first_ping_ms),
             writing_since_ms: AtomicU64::new(NOT_WRITING),
             opened_ms: now_ms,
             capacity: capacity.max(2),
@@ -161,9 +162,9 @@ impl ConnCtl {
         self.joined.load(Ordering::Acquire)
     }
 
-    /// Asks the writer for a ping.
-    pub fn request_ping(&self, now_ms: u64) {
-        self.last_ping_ms.store(now_ms, Ordering::Relaxed);
+    /// Asks the writer for a ping; the next one is due at `next_ping_ms`.
+    pub fn request_ping(&self, next_ping_ms: u64) {
+        self.next_ping_ms.store(next_ping_ms, Ordering::Relaxed);
         self.ping_due.store(true, Ordering::Release);
         self.task.wake();
     }

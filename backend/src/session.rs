@@ -68,11 +68,11 @@ pub fn serve(
     ws: Ws,
 ) -> impl Future<Output = ()> + Send {
     let (mut sink, mut stream) = ws.split();
-    // A random phase spreads the pings: after a join storm, every
-    // connection's first ping would otherwise fall in the same heartbeat.
-    let ping_phase = rand::rng().random_range(0..shared.config.ping_interval_ms.max(1));
-    let ctl =
-        Arc::new(ConnCtl::new(shared.config.send_queue_frames, shared.clock_ms(), ping_phase));
+    // The first ping at a random point of the first interval: after a join
+    // storm, every connection's pings would otherwise fall in one heartbeat.
+    let now = shared.clock_ms();
+    let first_ping = now + rand::rng().random_range(0..shared.config.ping_interval_ms.max(1));
+    let ctl = Arc::new(ConnCtl::new(shared.config.send_queue_frames, now, first_ping));
     async move {
         let registered = shared.conns.register(ctl.clone());
         if shared.shutdown.is_cancelled() {
