@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::report::Report;
@@ -31,6 +33,50 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// One of the two charts, seconds across.
+type Panel<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: String,
+    seconds: f64,
+    max_y: f64,
+    y_desc: &str,
+) -> anyhow::Result<Panel<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..seconds, 0f64..max_y)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart.configure_mesh().x_desc("seconds").y_desc(y_desc).draw().map_err(|e| anyhow!("{e}"))?;
+    Ok(chart)
+}
+
+fn line(
+    chart: &mut Panel<'_, '_>,
+    points: Vec<(f64, f64)>,
+    colour: RGBColor,
+    label: String,
+) -> anyhow::Result<()> {
+    chart
+        .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+        .map_err(|e| anyhow!("{e}"))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    Ok(())
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Panel<'a, 'b>) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))
+}
+
 pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
     let mut svg = String::new();
     {
@@ -52,14 +98,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
             report.scenario,
             lat.join(" / ")
         );
-        let mut chart = ChartBuilder::on(&top)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..len, 0f64..max_ms)
-            .map_err(|e| anyhow!("{e}"))?;
-        chart.configure_mesh().x_desc("seconds").y_desc("ms").draw().map_err(|e| anyhow!("{e}"))?;
+        let mut chart = panel(&top, title, len, max_ms, "ms")?;
         let mut colour = 0;
         for name in &lat {
             type Pick = fn(&crate::stats::Percentiles) -> f64;
@@ -82,21 +121,10 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
                             .map(|s| (p.t as f64 + 0.5, pick(s).min(max_ms)))
                     })
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(|e| anyhow!("{e}"))?
-                    .label(format!("{name} {label}"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                    });
+                line(&mut chart, points, c, format!("{name} {label}"))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
+        legend(&mut chart)?;
 
         let names: Vec<String> = {
             let mut n: Vec<String> =
@@ -113,40 +141,17 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
             .unwrap_or(1)
             .max(1) as f64
             * 1.15;
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption(format!("{} — events per second", report.scenario), ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..len, 0f64..max_rate)
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .y_desc("per second")
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
+        let caption = format!("{} — events per second", report.scenario);
+        let mut chart = panel(&bottom, caption, len, max_rate, "per second")?;
         for (i, name) in names.iter().enumerate() {
-            let c = COLOURS[i % COLOURS.len()];
             let points: Vec<(f64, f64)> = report
                 .timeline
                 .iter()
                 .map(|p| (p.t as f64 + 0.5, p.series.get(name).map_or(0.0, |s| s.count as f64)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                .map_err(|e| anyhow!("{e}"))?
-                .label(format!("{name}/s"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+            line(&mut chart, points, COLOURS[i % COLOURS.len()], format!("{name}/s"))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
+        legend(&mut chart)?;
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
     std::fs::write(path, svg)?;
