@@ -281,6 +281,11 @@ impl Link {
         Self { ctl }
     }
 
+    /// The connection's own state.
+    pub fn ctl(&self) -> &ConnCtl {
+        &self.ctl
+    }
+
     /// Queues a frame without waiting; false when it was not queued (the
     /// queue was full, and the connection is now closing with 1013, or the
     /// connection is gone).

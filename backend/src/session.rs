@@ -230,7 +230,6 @@ struct Reader {
     shared: Arc<Shared>,
     room: Arc<Room>,
     link: Link,
-    ctl: Arc<ConnCtl>,
     member: Option<Membership>,
     bucket: TokenBucket,
     rate: Rate,
@@ -262,8 +261,7 @@ impl Reader {
             limits: shared.limits.clone(),
             shared,
             room,
-            link: Link::new(ctl.clone()),
-            ctl,
+            link: Link::new(ctl),
             member: None,
         }
     }
@@ -272,14 +270,14 @@ impl Reader {
     /// the writer to finish it).
     async fn run(&mut self, stream: &mut SplitStream<Ws>) {
         loop {
-            self.ctl.wait_for_half_free().await;
+            self.link.ctl().wait_for_half_free().await;
             let flow = match stream.next().await {
                 None => {
-                    self.ctl.note_reason(Disconnect::ClientClosed);
+                    self.link.ctl().note_reason(Disconnect::ClientClosed);
                     return;
                 }
                 Some(Ok(msg)) => {
-                    self.ctl.last_heard_ms.store(self.shared.clock_ms(), Ordering::Relaxed);
+                    self.link.ctl().last_heard_ms.store(self.shared.clock_ms(), Ordering::Relaxed);
                     match msg {
                         Message::Text(text) => self.on_text(&text),
                         Message::Binary(_) => {
@@ -287,7 +285,7 @@ impl Reader {
                         }
                         Message::Close(_) => {
                             // tungstenite answers the close; the next read ends.
-                            self.ctl.note_reason(Disconnect::ClientClosed);
+                            self.link.ctl().note_reason(Disconnect::ClientClosed);
                             Flow::Continue
                         }
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,
@@ -300,7 +298,7 @@ impl Reader {
                     Flow::Close(close_code::INVALID_PAYLOAD, Disconnect::InvalidUtf8)
                 }
                 Some(Err(_)) => {
-                    self.ctl.note_reason(Disconnect::Error);
+                    self.link.ctl().note_reason(Disconnect::Error);
                     return;
                 }
             };
@@ -311,7 +309,7 @@ impl Reader {
                 flow => flow,
             };
             if let Flow::Close(code, reason) = flow {
-                self.ctl.close(code, reason);
+                self.link.ctl().close(code, reason);
                 break;
             }
         }
@@ -400,7 +398,7 @@ impl Reader {
         let me = Member { id: self.shared.next_member_id.fetch_add(1, Ordering::Relaxed), nick };
         match self.room.join(me.clone(), resume, self.link.clone(), &self.limits) {
             Ok(()) => {
-                self.ctl.mark_joined();
+                self.link.ctl().mark_joined();
                 self.member = Some(Membership { room: self.room.clone(), me });
                 Flow::Continue
             }
