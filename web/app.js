@@ -138,10 +138,23 @@ const WORDS = {
   no_such_message: 'That message is no longer available.',
   not_your_message: 'You can only change your own messages.',
   message_deleted: 'That message was deleted.',
+  bad_vote: 'That vote could not be counted.',
+  too_many_votes: 'This room holds as many votes as it can. Take one of yours back first.',
   join_timeout: 'Joining took too long; trying again.',
+  repeated: 'You sent that same text several times already. Say something else.',
+  slow_mode: 'Slow mode is on: wait a few seconds between messages.',
+  too_many_attempts: 'Too many wrong passwords. Wait a while, then try again.',
+  too_many_connections: 'Too many open connections from your network. Close some tabs and try again.',
   payload_too_large: 'That is too large to send.',
   too_large: 'That is too large to send.',
   unsupported_media_type: 'Only PNG drawings can be sent.',
+  not_owner: 'Only the room\'s owners can do that.',
+  banned: 'You are banned from this room for now.',
+  room_locked: 'This room is locked: it takes no new members right now.',
+  slow_mode: 'Slow mode is on: wait a little before your next message.',
+  no_such_member: 'That person is no longer in the room.',
+  already_reported: 'You reported that message already.',
+  too_many_reports: 'You have made as many reports as one person may here.',
 };
 
 /** A sentence for a person, from an error code and the server's own message. */
@@ -192,6 +205,15 @@ export const remember = {
   setPassword: (room, pw) => writeJson(sessionStorage, `instantchat.pw.${roomKey(room)}`, pw || null),
   draft: (room) => readJson(sessionStorage, `instantchat.draft.${roomKey(room)}`, ''),
   setDraft: (room, text) => writeJson(sessionStorage, `instantchat.draft.${roomKey(room)}`, text || null),
+  /** The member token of this tab in `room` (`welcome.you.token`): sent as
+   * `reclaim` so a reload or a move keeps the member's id and rights. */
+  memberToken: (room) => readJson(sessionStorage, `instantchat.token.${roomKey(room)}`, null),
+  setMemberToken: (room, token) => writeJson(sessionStorage, `instantchat.token.${roomKey(room)}`, token || null),
+  // Per browser (local storage): the owner key of each room this browser
+  // created or opened through an owner link.
+  ownerKey: (room) => readJson(localStorage, `instantchat.owner.${roomKey(room)}`, null),
+  setOwnerKey: (room, key) => writeJson(localStorage, `instantchat.owner.${roomKey(room)}`, key || null),
+
   outbox: (room) => readJson(sessionStorage, `instantchat.outbox.${roomKey(room)}`, []),
   setOutbox: (room, list) =>
     writeJson(sessionStorage, `instantchat.outbox.${roomKey(room)}`, list.length ? list : null),
@@ -231,4 +253,33 @@ export function nickHue(nick) {
   let h = 0;
   for (const ch of nick) h = (h * 31 + ch.codePointAt(0)) % 360;
   return h;
+}
+
+// ---------------------------------------------------------------- message text
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}]/giu;
+
+/** One line of at most `max` characters, for quotes. */
+export function excerpt(text, max = 80) {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
+}
+
+/** True when `text` names `nick` (in any case). */
+export function mentions(text, nick) {
+  if (!text || !nick) return false;
+  return text.toLocaleLowerCase().includes(nick.toLocaleLowerCase());
+}
+
+/** Text with web addresses as links: strings and <a> nodes, never parsed HTML. */
+export function linkify(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(el('a', { href: match[0], target: '_blank', rel: 'noopener noreferrer nofollow ugc' }, match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
 }

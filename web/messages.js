@@ -3,12 +3,13 @@
 // (first from memory, then with `history` frames), and shows unsent ones.
 // Text always goes in as text nodes: nothing a member typed becomes HTML.
 
-import { el, formatTime, nickHue } from './app.js';
+import { el, excerpt, formatTime, linkify, mentions, nickHue } from './app.js';
+import { previewCard } from './preview.js';
+import { voteBar } from './votes.js';
 
 const WINDOW = 100; // messages rendered at first
 const PAGE = 50; // more per scroll to the top
 const CONSECUTIVE_MS = 5 * 60_000;
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}]/giu;
 const FILE_ID = /^[0-9a-f]{32}$/;
 
 export class MessageLog {
@@ -19,6 +20,11 @@ export class MessageLog {
    * @param {HTMLElement} o.pendingList where unsent messages go
    * @param {HTMLElement} o.top the "older messages" bar
    * @param {HTMLElement} o.jump the "new messages below" button
+   * @param {() => void} [o.onChange] the messages the page knows changed
+   * @param {(seq: number) => number} [o.myVote] this member's vote on a message (1, -1, 0)
+   * @param {(m: object, button: number) => void} [o.onVote] Upvote (1) or Downvote (-1) pressed
+   * @param {(m: object) => void} [o.onReport] "Report" on someone else's message
+   * @param {() => boolean} [o.isOwner] owners may delete anyone's message
    */
   constructor(o) {
     Object.assign(this, o);
@@ -28,6 +34,11 @@ export class MessageLog {
     this.firstRendered = 0; // index into `all`
     this.serverHasMore = false;
     this.asking = false;
+    this.afterHistory = []; // callbacks waiting for the next `history` answer
+    this.onChange ??= () => {};
+    this.myVote ??= () => 0;
+    this.onVote ??= () => {};
+    this.isOwner ??= () => false;
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     this.keyboard();
     this.jump.addEventListener('click', () => this.toBottom());
@@ -44,18 +55,23 @@ export class MessageLog {
     this.list.replaceChildren();
     this.firstRendered = Math.max(0, this.all.length - WINDOW);
     this.serverHasMore = this.all.length > 0 && this.all[0].seq > 1;
+    this.asking = false; // an answer on the old connection will not come
     this.list.append(...this.all.slice(this.firstRendered).map((m, i) => this.render(m, this.all[this.firstRendered + i - 1])));
     this.updateTop();
     this.toBottom();
     this.fillScreen();
+    this.onChange();
   }
 
   /** A message frame (new, or one the page has seen and now knows better). */
   upsert(message, { mine = false } = {}) {
     const known = this.bySeq.get(message.seq);
     if (known) {
+      // The server's copy is the truth: no counts means nobody votes any more.
+      if (!('up' in message)) Object.assign(known, { up: undefined, down: undefined });
       Object.assign(known, message);
       this.rerender(message.seq);
+      this.onChange();
       return;
     }
     const stick = this.atBottom() || mine;
@@ -78,6 +94,7 @@ export class MessageLog {
     if (this.all.length === 1) this.updateTop();
     if (stick) this.toBottom();
     else this.jump.hidden = false;
+    this.onChange();
   }
 
   edited(seq, text) {
@@ -86,13 +103,46 @@ export class MessageLog {
     m.text = text;
     m.edited = true;
     this.rerender(seq);
+    this.onChange();
   }
 
   deleted(seq) {
     const m = this.bySeq.get(seq);
     if (!m) return;
-    Object.assign(m, { deleted: true, text: '', drawing: undefined });
+    Object.assign(m, { deleted: true, text: '', drawing: undefined, preview: undefined, up: undefined, down: undefined });
     this.rerender(seq);
+    this.onChange();
+  }
+
+  /** A `votes` frame (or this member's own vote, shown before the answer). */
+  votes(seq, counts) {
+    const m = this.bySeq.get(seq);
+    if (!m) return;
+    if (counts) Object.assign(m, { up: counts.up, down: counts.down });
+    this.refreshVotes(seq);
+    this.onChange();
+  }
+
+  /** Replaces only the vote bar of a rendered message, keeping the focus on its button. */
+  refreshVotes(seq) {
+    const node = this.nodes.get(seq);
+    const bar = node?.querySelector(':scope > .votes');
+    const m = this.bySeq.get(seq);
+    if (!bar || !m) return;
+    const focused = bar.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
+    const fresh = voteBar(m, this.myVote(seq), this.onVote);
+    for (const b of fresh.querySelectorAll('button')) b.tabIndex = bar.querySelector('button')?.tabIndex ?? -1;
+    bar.replaceWith(fresh);
+    if (focused) fresh.querySelector(`button[aria-label="${focused}"]`)?.focus();
+  }
+
+  /** A `preview` frame: message `seq`'s first link has its card. */
+  preview(seq, p) {
+    const m = this.bySeq.get(seq);
+    if (!m || m.deleted) return;
+    m.preview = { url: p.url, title: p.title, description: p.description, image: p.image };
+    this.rerender(seq);
+    this.onChange();
   }
 
   /** The answer to a `history` request: older messages, oldest first. */
@@ -111,6 +161,30 @@ export class MessageLog {
       this.renderOlder(before);
     }
     this.updateTop();
+    this.onChange();
+    for (const next of this.afterHistory.splice(0)) next();
+  }
+
+  /** Every message the page knows, oldest first. */
+  known() {
+    return this.all;
+  }
+
+  /** Asks the server, page by page, for the older messages it still has (at
+   * most `pages` pages); resolves with every message the page then knows. */
+  loadAll(pages = 50) {
+    return new Promise((resolve) => {
+      const step = () => {
+        if (!this.serverHasMore || !this.all.length || pages-- <= 0) return resolve(this.all);
+        if (!this.asking) {
+          if (!this.onOlder(this.all[0].seq)) return resolve(this.all); // offline: what we have
+          this.asking = true;
+          this.updateTop();
+        }
+        this.afterHistory.push(step);
+      };
+      step();
+    });
   }
 
   /** Everyone's own-message buttons depend on who "me" is (a reconnect changes the id). */
@@ -150,7 +224,8 @@ export class MessageLog {
     old.replaceWith(fresh);
   }
 
-  render(m, prev) {
+  /** The article for `m`; `register: false` for a copy shown elsewhere (search results). */
+  render(m, prev, { register = true } = {}) {
     const me = this.me();
     const mine = me && m.from.id === me.id && m.from.id !== 0;
     const consecutive = prev && !prev.deleted && prev.from.id === m.from.id &&
@@ -176,9 +251,12 @@ export class MessageLog {
     m.deleted ? el('p', { class: 'text muted' }, 'This message was deleted.') : null,
     !m.deleted && m.text ? el('p', { class: 'text' }, ...linkify(m.text)) : null,
     !m.deleted && m.drawing ? this.drawing(m) : null,
-    m.deleted ? null : this.actions(m, mine));
+    !m.deleted && m.preview ? previewCard(m.preview, this.filesUrl()) : null,
+    // The vote bar after the actions: Tab from a message reaches "Reply" first.
+    m.deleted ? null : this.actions(m, mine),
+    m.deleted ? null : voteBar(m, this.myVote(m.seq), this.onVote));
     for (const control of article.querySelectorAll('a, button')) control.tabIndex = -1; // see keyboard()
-    this.nodes.set(m.seq, article);
+    if (register) this.nodes.set(m.seq, article);
     return article;
   }
 
@@ -216,8 +294,11 @@ export class MessageLog {
   actions(m, mine) {
     const bar = el('div', { class: 'actions' },
       el('button', { type: 'button', onclick: () => this.onReply(m) }, 'Reply'));
-    if (mine) {
-      if (m.text) {
+    if (!mine && this.onReport) {
+      bar.append(el('button', { type: 'button', onclick: () => this.onReport(m) }, 'Report'));
+    }
+    if (mine || this.isOwner()) {
+      if (mine && m.text) {
         bar.append(el('button', { type: 'button', onclick: (e) => this.startEdit(m, e.currentTarget) }, 'Edit'));
       }
       const del = el('button', { type: 'button', class: 'danger' }, 'Delete');
@@ -319,6 +400,7 @@ export class MessageLog {
   }
 
   onScroll() {
+    if (this.list.hidden) return; // search results are shown instead
     if (this.atBottom()) this.jump.hidden = true;
     if (this.scroller.scrollTop < 150) this.older();
   }
@@ -398,27 +480,4 @@ export class MessageLog {
     void node.offsetWidth; // restart the animation
     node.classList.add('flash');
   }
-}
-
-function excerpt(text, max = 80) {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
-}
-
-function mentions(text, nick) {
-  if (!text || !nick) return false;
-  return text.toLocaleLowerCase().includes(nick.toLocaleLowerCase());
-}
-
-/** Text with web addresses as links: strings and <a> nodes, never parsed HTML. */
-export function linkify(text) {
-  const parts = [];
-  let last = 0;
-  for (const match of text.matchAll(URL_PATTERN)) {
-    if (match.index > last) parts.push(text.slice(last, match.index));
-    parts.push(el('a', { href: match[0], target: '_blank', rel: 'noopener noreferrer nofollow ugc' }, match[0]));
-    last = match.index + match[0].length;
-  }
-  if (last < text.length) parts.push(text.slice(last));
-  return parts;
 }

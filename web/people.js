@@ -89,9 +89,11 @@ export function nickProblem(raw, required) {
 
 /** The list of members (you first, then by name) and its counts. */
 export class MemberList {
-  constructor({ list, counts }) {
+  /** @param {{list: HTMLElement, counts: HTMLElement[], actions?: (m: object, isMe: boolean) => Node|null}} o */
+  constructor({ list, counts, actions = () => null }) {
     this.list = list;
     this.counts = counts;
+    this.actions = actions; // per-member controls (an owner's "Kick")
     this.members = new Map();
     this.me = null;
   }
@@ -120,7 +122,8 @@ export class MemberList {
       (b.id === meId) - (a.id === meId) || a.nick.localeCompare(b.nick));
     this.list.replaceChildren(...sorted.map((m) =>
       el('li', { class: m.id === meId ? 'me' : undefined }, m.nick,
-        m.id === meId ? el('span', { class: 'muted' }, ' (you)') : null)));
+        m.id === meId ? el('span', { class: 'muted' }, ' (you)') : null,
+        this.actions(m, m.id === meId))));
     for (const c of this.counts) c.textContent = String(sorted.length);
   }
 }

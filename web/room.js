@@ -1,26 +1,27 @@
 // The room page at /{room}: opens (or creates) the room, asks once for a
 // nickname, then runs the chat — messages, composer, members, typing,
-// replies, edits, drawings — over a RoomConnection that survives drops.
+// replies, edits, drawings, search, alerts — over a RoomConnection that
+// survives drops. Each of those lives in its own module; this one wires them.
 
-import { $, el, roomApi, errorText, remember, roomFromLocation, roomPath, charCount } from './app.js';
+import { $, el, roomApi, errorText, mentions, remember, roomFromLocation, roomPath } from './app.js';
+import { Alerts } from './alerts.js';
+import { Composer } from './composer.js';
 import { RoomConnection } from './connection.js';
 import { MessageLog } from './messages.js';
+import { setupSearch } from './search.js';
 import { setupDrawing, uploadDrawing } from './draw.js';
 import { askJoin, MemberList, TypingLine } from './people.js';
+import { MyVotes, TopPanel, VOTE_ERRORS } from './votes.js';
+import { OwnerTools, takeOwnerKeyFromUrl } from './owner.js';
 
 const roomName = roomFromLocation();
+takeOwnerKeyFromUrl(roomName);
 const ui = {
   title: $('#room-title'),
   conn: $('#conn'),
   connText: $('#conn .conn-text'),
   banner: $('#banner'),
   typing: $('#typing'),
-  composer: $('#composer'),
-  message: $('#message'),
-  send: $('#send'),
-  counter: $('#counter'),
-  composerError: $('#composer-error'),
-  replyBar: $('#reply-bar'),
   membersPanel: $('#members-panel'),
   membersToggle: $('#members-toggle'),
   toast: $('#toast'),
@@ -34,12 +35,24 @@ let nick = remember.nick(); // null: never asked in this browser
 let password = remember.password(roomName);
 let newRoomPassword = null; // set when this page is about to create the room
 let limits = { max_text_chars: 4000 };
-let replyTo = null;
-let unread = 0;
 let justCreated = false; // this page's PUT created the room
 let lastEpoch = null; // of the last welcome, to tell a room that started over
-const members = new MemberList({ list: $('#members'), counts: [$('#member-count'), $('#member-count-short')] });
+const owner = new OwnerTools({
+  roomName: () => info?.name || roomName,
+  act: (frame) => act(frame),
+  toast: (text) => toast(text),
+  onOwnerChange: () => {
+    members.render();
+    log.refreshAll();
+  },
+});
+const members = new MemberList({
+  list: $('#members'),
+  counts: [$('#member-count'), $('#member-count-short')],
+  actions: (m, isMe) => owner.memberActions(m, isMe),
+});
 const typing = new TypingLine(ui.typing);
+const myVotes = new MyVotes();
 
 const log = new MessageLog({
   scroller: $('#log'),
@@ -49,17 +62,21 @@ const log = new MessageLog({
   jump: $('#jump'),
   me: () => me,
   filesUrl: () => info?.files_url || '',
-  onReply: startReply,
+  onReply: (m) => composer.startReply(m),
   onEdit: (m, text) => act({ type: 'edit', seq: m.seq, text }),
   onDelete: (m) => act({ type: 'delete', seq: m.seq }),
   onOlder: (before) => conn.sendFrame({ type: 'history', before, limit: 100 }),
   onOpenImage: openImage,
   onDiscard: (clientId) => conn.discard(clientId),
+  myVote: (seq) => myVotes.get(seq),
+  onVote: vote,
+  onReport: (m) => act({ type: 'report', seq: m.seq }),
+  isOwner: () => owner.owner,
 });
 
 const conn = new RoomConnection({
   resolve: openRoom,
-  credentials: () => ({ nick, password }),
+  credentials: () => ({ nick, password, owner_key: remember.ownerKey(roomName) }),
   onFrame,
   onState,
   onOutbox: (list) => {
@@ -67,7 +84,37 @@ const conn = new RoomConnection({
     log.setPending(list, { online: conn.isOnline });
   },
   outbox: remember.outbox(roomName),
+  token: remember.memberToken(roomName),
+  onToken: (token) => remember.setMemberToken(roomName, token),
 });
+
+const composer = new Composer({
+  roomName,
+  limits: () => limits,
+  onSend: (text, replyTo) => conn.sendMessage({ text, reply_to: replyTo?.seq }),
+  onTyping: () => conn.typing(),
+});
+const alerts = new Alerts(() => info?.name || roomName);
+setupSearch({ log, roomName: () => info?.name || roomName, filesUrl: () => info?.files_url || '', toast });
+const topPanel = new TopPanel($('#top-list'), $('#top-empty'), () => log.known(), (seq) => log.reveal(seq));
+{
+  const searchOnChange = log.onChange; // the search view follows the log too
+  log.onChange = () => {
+    searchOnChange();
+    topPanel.update();
+  };
+}
+
+/** Upvote (1) or Downvote (-1) pressed on `m`: pressing my current vote takes it back. */
+function vote(m, button) {
+  if (!conn.isOnline) {
+    composer.showError('You are offline right now. Try again once connected.');
+    return;
+  }
+  const value = myVotes.toggle(m.seq, button);
+  conn.sendFrame({ type: 'vote', seq: m.seq, value });
+  log.votes(m.seq, null); // shows the pressed button now; counts follow in `votes`
+}
 
 // ---------------------------------------------------------------- opening the room
 
@@ -75,6 +122,8 @@ async function openRoom() {
   try {
     const { data } = await roomApi.open(roomName, newRoomPassword);
     info = data;
+    // Only the answer that created the room carries its owner key.
+    if (data.owner_key) remember.setOwnerKey(roomName, data.owner_key);
   } catch (e) {
     if (e.status === 400) {
       notARoom(e);
@@ -101,9 +150,7 @@ function notARoom(e) {
 
 async function main() {
   showTitle(roomName);
-  ui.message.value = remember.draft(roomName);
-  composerChanged(false);
-  log.setPending([...conn.outbox.values()], { online: false });
+  log.setPending(conn.pending(), { online: false });
   let exists = null;
   try {
     info = (await roomApi.get(roomName)).data;
@@ -166,10 +213,12 @@ function onFrame(f) {
       limits = f.limits || limits;
       showTitle(f.room);
       remember.addRecentRoom(f.room);
+      owner.welcome(f);
       members.reset(f.members || [], me);
+      myVotes.joined(f.epoch, me.id);
       if (f.resumed) {
         for (const m of f.messages) log.upsert(m);
-        log.refreshAll(); // a new connection means a new member id
+        log.refreshAll(); // the member id may differ (a token the room forgot)
       } else {
         log.replaceAll(f.messages || []);
         if (startedOver) log.note('This room started over: earlier messages are gone.', 'notice');
@@ -177,24 +226,30 @@ function onFrame(f) {
       }
       justCreated = false;
       // Ready to type — except on touch screens, where focus pops up the keyboard.
-      if (!ui.join.open && document.activeElement === document.body && matchMedia('(hover: hover)').matches) ui.message.focus();
-      log.setPending([...conn.outbox.values()], { online: true });
-      composerChanged(false);
+      if (!ui.join.open) composer.focusIfDesktop();
+      log.setPending(conn.pending(), { online: true });
+      composer.changed(false);
       break;
     }
-    case 'message':
+    case 'message': {
       typing.stop(f.from.id);
-      log.upsert(f, { mine: f.from.id === me?.id });
-      if (document.visibilityState === 'hidden') {
-        unread += 1;
-        showTitle(info?.name || roomName);
-      }
+      const mine = f.from.id === me?.id;
+      const isNew = !log.bySeq.has(f.seq);
+      log.upsert(f, { mine });
+      if (isNew) alerts.message(f, { mine, mention: !mine && mentions(f.text, me?.nick) });
       break;
+    }
     case 'edited':
       log.edited(f.seq, f.text);
       break;
     case 'deleted':
       log.deleted(f.seq);
+      break;
+    case 'votes':
+      log.votes(f.seq, { up: f.up, down: f.down });
+      break;
+    case 'preview':
+      log.preview(f.seq, f);
       break;
     case 'joined':
       members.set(f.member);
@@ -221,8 +276,15 @@ function onFrame(f) {
       log.history(f.messages || [], f.has_more);
       break;
     case 'notice':
-      log.note(`Announcement: ${f.text}`, 'notice');
-      toast(`Announcement: ${f.text}`);
+      // A moderation notice ("olive set the topic") is the room's own news.
+      log.note(f.moderation ? f.text : `Announcement: ${f.text}`, 'notice');
+      toast(f.moderation ? f.text : `Announcement: ${f.text}`);
+      break;
+    case 'topic':
+      owner.setTopic(f.text);
+      break;
+    case 'settings':
+      owner.setRules(f);
       break;
     case 'closing':
       if (f.reason === 'shutdown') showBanner('The server is restarting. Reconnecting…');
@@ -234,17 +296,18 @@ function onFrame(f) {
 }
 
 function onError(f) {
-  if (['password_required', 'wrong_password', 'bad_nick', 'reserved_nick'].includes(f.code) && !conn.joined) return;
-  if (f.refused && !ui.message.value && f.refused.text) {
-    // Give the refused text back so nothing typed is lost.
-    ui.message.value = f.refused.text;
-    remember.setDraft(roomName, f.refused.text);
-    composerChanged(false);
+  if (VOTE_ERRORS.has(f.code)) {
+    const seq = myVotes.refused();
+    if (seq !== null) log.votes(seq, null);
   }
+  if (f.refused) composer.restore(f.refused.text);
   let text = errorText(f.code, f.message);
-  if (f.code === 'text_too_long') text = `That message is too long: at most ${limits.max_text_chars} characters.`;
+  if (f.code === 'text_too_long') text = composer.tooLongText();
   if (f.code === 'rate_limited' && f.willRetry) text = 'You are sending very fast; the rest goes out in a moment.';
-  showError(text);
+  if (f.code === 'slow_mode' && f.willRetry) {
+    text = `Slow mode is on: your message goes out in ${Math.ceil((f.retry_after_ms || 1000) / 1000)} s.`;
+  }
+  composer.showError(text);
 }
 
 // ---------------------------------------------------------------- connection state
@@ -277,7 +340,7 @@ function onState(state, detail = {}) {
     }
     case 'needs-input': {
       setConn('connecting', 'Waiting for you');
-      const passwordIssue = detail.code === 'password_required' || detail.code === 'wrong_password';
+      const passwordIssue = ['password_required', 'wrong_password', 'too_many_attempts'].includes(detail.code);
       ask({
         askNick: !passwordIssue,
         passwordMode: passwordIssue ? 'required' : null,
@@ -286,6 +349,15 @@ function onState(state, detail = {}) {
       break;
     }
     case 'ended': {
+      if (detail.reason === 'replaced') {
+        setConn('ended', 'Open elsewhere');
+        showBanner('You opened this room in another tab or window.', 'Use it here', () => {
+          hideBanner();
+          conn.reconnect();
+        });
+        break;
+      }
+      if (keptOut(detail)) break;
       const text = detail.reason === 'room_deleted'
         ? 'This room was deleted by the operators.'
         : 'This room has expired: it stayed empty and silent too long, and its messages are gone.';
@@ -297,7 +369,26 @@ function onState(state, detail = {}) {
       break;
     }
   }
-  log.setPending([...conn.outbox.values()], { online: state === 'online' });
+  log.setPending(conn.pending(), { online: state === 'online' });
+}
+
+/** Kicked, banned, locked out: told in words, with a way back when it makes sense. */
+function keptOut({ reason, message, retryAfterMs }) {
+  let text;
+  if (reason === 'kicked') text = 'You were removed from this room by an owner.';
+  else if (reason === 'banned') {
+    const minutes = Math.max(1, Math.ceil((retryAfterMs || 0) / 60_000));
+    text = `You are banned from this room for about ${minutes} more minute${minutes === 1 ? '' : 's'}.`;
+    if (message && /: /.test(message)) text += ` Reason: ${message.slice(message.indexOf(': ') + 2)}`;
+  } else if (reason === 'room_locked') text = 'This room is locked: its owners are not letting new people in right now.';
+  else if (reason === 'refused') text = 'The room did not let you in.';
+  else return false;
+  setConn('ended', reason === 'kicked' ? 'Removed' : 'Not admitted');
+  showBanner(text, 'Try again', () => {
+    hideBanner();
+    conn.restart();
+  });
+  return true;
 }
 
 function setConn(state, text) {
@@ -318,80 +409,9 @@ function hideBanner() {
   ui.banner.hidden = true;
 }
 
-// ---------------------------------------------------------------- composer
-
-function composerChanged(typed) {
-  const n = charCount(ui.message.value);
-  const max = limits.max_text_chars;
-  ui.counter.textContent = `${n} / ${max}`;
-  ui.counter.classList.toggle('over', n > max);
-  ui.send.disabled = n > max;
-  ui.message.setAttribute('aria-invalid', String(n > max));
-  // Grow with the text, up to a limit (then it scrolls).
-  ui.message.style.height = 'auto';
-  ui.message.style.height = `${Math.min(ui.message.scrollHeight + 2, 180)}px`;
-  if (typed) {
-    remember.setDraft(roomName, ui.message.value);
-    if (ui.message.value.trim()) conn.typing();
-  }
-}
-
-ui.message.addEventListener('input', () => composerChanged(true));
-ui.message.addEventListener('keydown', (e) => {
-  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
-    e.preventDefault();
-    ui.composer.requestSubmit();
-  } else if (e.key === 'Escape' && replyTo) {
-    cancelReply();
-  }
-});
-ui.composer.addEventListener('submit', (e) => {
-  e.preventDefault();
-  const text = ui.message.value;
-  if (!text.trim()) {
-    ui.message.focus();
-    return;
-  }
-  if (charCount(text) > limits.max_text_chars) {
-    showError(`That message is too long: at most ${limits.max_text_chars} characters.`);
-    return;
-  }
-  conn.sendMessage({ text, reply_to: replyTo?.seq });
-  ui.message.value = '';
-  remember.setDraft(roomName, '');
-  cancelReply();
-  composerChanged(false);
-  showError('');
-  ui.message.focus();
-});
-
-function startReply(m) {
-  replyTo = m;
-  const excerpt = m.text ? m.text.replace(/\s+/g, ' ').slice(0, 80) : '(a drawing)';
-  $('.reply-text', ui.replyBar).replaceChildren('Replying to ', el('strong', {}, m.from.nick), `: ${excerpt}`);
-  ui.replyBar.hidden = false;
-  ui.message.focus();
-}
-
-function cancelReply() {
-  replyTo = null;
-  ui.replyBar.hidden = true;
-}
-$('#cancel-reply').addEventListener('click', () => {
-  cancelReply();
-  ui.message.focus();
-});
-
 /** Sends a frame that only makes sense while connected. */
 function act(frame) {
-  if (!conn.sendFrame(frame)) showError('You are offline right now. Try again once connected.');
-}
-
-let errorTimer = null;
-function showError(text) {
-  ui.composerError.textContent = text;
-  clearTimeout(errorTimer);
-  if (text) errorTimer = setTimeout(() => { ui.composerError.textContent = ''; }, 8000);
+  if (!conn.sendFrame(frame)) composer.showError('You are offline right now. Try again once connected.');
 }
 
 // ---------------------------------------------------------------- the members panel on phones
@@ -438,8 +458,8 @@ const drawing = setupDrawing({
   dialog: $('#draw-dialog'),
   onSend: async (png) => {
     const id = await uploadDrawing(info?.files_url, png);
-    conn.sendMessage({ text: '', drawing: id, reply_to: replyTo?.seq });
-    cancelReply();
+    conn.sendMessage({ text: '', drawing: id, reply_to: composer.replyTo?.seq });
+    composer.cancelReply();
   },
 });
 $('#draw').addEventListener('click', () => drawing.open());
@@ -465,15 +485,8 @@ function toast(text) {
 
 function showTitle(name) {
   ui.title.textContent = name;
-  document.title = `${unread ? `(${unread}) ` : ''}${name} — instantchat`;
+  alerts.showTitle();
 }
-
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && unread) {
-    unread = 0;
-    showTitle(info?.name || roomName);
-  }
-});
 addEventListener('pagehide', (e) => {
   if (!e.persisted) conn.stop();
 });

@@ -7,26 +7,35 @@ use std::time::{Duration, Instant};
 use common::config::{AuxConfig, BackendEntry, ConfigError};
 use common::control::{ErrorCode, RequestBody, ResponseBody};
 use common::net::{IpRateLimiter, Rate, TrustedProxies};
-use tokio::sync::{Notify, Semaphore};
+use startup::password_pool::PasswordPool;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::fleet::{Backend, Fleet, Health};
 use crate::metrics::Metrics;
+use crate::moves::Moves;
 use crate::poller;
 use crate::room_map::RoomMap;
-use backend::control_client::ControlError;
+use control_client::ControlError;
 
 pub struct App {
     pub config: AuxConfig,
     pub fleet: Fleet,
     pub rooms: RoomMap,
     pub metrics: Metrics,
+    /// Rooms moving between backends, and evacuations.
+    pub moves: Moves,
     pub create_limit: IpRateLimiter,
     pub post_limit: IpRateLimiter,
+    /// Wrong `X-Room-Password`s: growing waits per address and per room.
+    pub password_attempts: crate::http::attempts::PasswordLimiter,
     pub trusted_proxies: TrustedProxies,
-    /// Password hashing is slow on purpose; this bounds how many run at once.
-    pub hash_permits: Semaphore,
+    /// Fleet-wide address bans, pushed to every backend.
+    pub bans: crate::bans::FleetBans,
+    /// Password hashing is slow and memory-hungry on purpose: a few at a
+    /// time, on threads that reuse their memory.
+    pub passwords: PasswordPool,
     /// Cancelled when aux-srv shuts down; every task watches it.
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
@@ -41,6 +50,13 @@ pub struct App {
 impl App {
     pub fn new(config: AuxConfig, shutdown: CancellationToken) -> Result<Arc<Self>, ConfigError> {
         let trusted_proxies = config.trusted_proxy_list()?;
+        let passwords = PasswordPool::new(
+            config.password_checks.concurrent,
+            Duration::from_millis(config.password_checks.wait_ms),
+        )
+        .map_err(|e| ConfigError::new("password_checks.concurrent", e.to_string()))?;
+        let metrics = Metrics::new();
+        let moves = Moves::new(&metrics.registry);
         Ok(Arc::new(App {
             create_limit: IpRateLimiter::new(Rate::per_minute(
                 config.room_create_per_minute,
@@ -50,11 +66,16 @@ impl App {
                 config.http_post_per_minute,
                 config.http_post_burst,
             )),
+            password_attempts: crate::http::attempts::PasswordLimiter::new(
+                &config.password_attempts,
+            ),
             trusted_proxies,
-            hash_permits: Semaphore::new(2),
+            bans: crate::bans::FleetBans::default(),
+            passwords,
             fleet: Fleet::default(),
             rooms: RoomMap::default(),
-            metrics: Metrics::new(),
+            metrics,
+            moves,
             shutdown,
             tasks: TaskTracker::new(),
             started: Instant::now(),
@@ -182,8 +203,10 @@ pub fn error_status(code: ErrorCode) -> u16 {
         ErrorCode::Draining => 503,
         ErrorCode::BadName | ErrorCode::BadRequest => 400,
         ErrorCode::PasswordRequired => 401,
-        ErrorCode::WrongPassword => 403,
+        ErrorCode::WrongPassword | ErrorCode::NotOwner => 403,
         ErrorCode::TooLarge => 413,
         ErrorCode::Internal => 502,
+        ErrorCode::Moving => 503,
+        ErrorCode::MoveConflict => 409,
     }
 }

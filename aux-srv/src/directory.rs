@@ -39,11 +39,12 @@ use common::names::{ROOM_NAME_MAX_CHARS, RoomName};
 use common::password;
 use futures_util::future::join_all;
 use rand::Rng;
+use startup::password_pool::PasswordPoolError;
 
 use crate::app::App;
 use crate::fleet::Backend;
 use crate::room_map::Recorded;
-use backend::control_client::ControlError;
+use control_client::ControlError;
 
 pub struct Found {
     pub backend: Arc<Backend>,
@@ -71,11 +72,14 @@ pub enum RoomError {
     RateLimited(Duration),
     #[error("password must be 1 to 256 bytes")]
     BadPassword,
+    #[error("too many password-protected rooms being created at once, try again shortly")]
+    PasswordsBusy,
 }
 
 pub enum Opened {
     Existing(Found),
-    Created(Found),
+    /// Created by this call; the owner key goes to the creator only.
+    Created(Found, String),
 }
 
 impl App {
@@ -282,6 +286,13 @@ impl App {
             Lookup::Unavailable => return Err(RoomError::Unavailable),
             Lookup::NotFound => {}
         }
+        // A room that was moving when its mover or source died may wait as
+        // a pending import: settle it before making a new room of that name.
+        if crate::moves::settle_before_creating(self, name).await {
+            if let Lookup::Found(found) = self.find(name).await {
+                return Ok(Opened::Existing(found));
+            }
+        }
         if let Err(wait) = self.create_limit.check(client, Instant::now()) {
             self.metrics.rate_limited.with_label_values(&["room_create"]).inc();
             return Err(RoomError::RateLimited(wait));
@@ -294,15 +305,14 @@ impl App {
     }
 
     async fn hash_password(&self, password: String) -> Result<String, RoomError> {
-        let _permit = self.hash_permits.acquire().await.map_err(|_| RoomError::NoBackend)?;
         let salt: [u8; 16] = rand::rng().random();
-        tokio::task::spawn_blocking(move || password::hash_password(&password, &salt))
-            .await
-            .map_err(|_| RoomError::Refused {
-                code: ErrorCode::Internal,
-                message: "internal error".into(),
-            })?
-            .map_err(|_| RoomError::BadPassword)
+        self.passwords.hash(password, salt).await.map_err(|e| match e {
+            PasswordPoolError::Busy => RoomError::PasswordsBusy,
+            PasswordPoolError::Password(_) => RoomError::BadPassword,
+            PasswordPoolError::Stopped => {
+                RoomError::Refused { code: ErrorCode::Internal, message: "internal error".into() }
+            }
+        })
     }
 
     /// Creates the room on the least-loaded backend that accepts it.
@@ -315,7 +325,13 @@ impl App {
         if order.is_empty() {
             return Err(RoomError::NoBackend);
         }
-        let body = RequestBody::CreateRoom { name: name.display().to_owned(), password_hash };
+        // Only the key's hash goes to the backend; the key goes to the creator.
+        let owner_key = common::owner_key::new_owner_key(&mut rand::rng());
+        let body = RequestBody::CreateRoom {
+            name: name.display().to_owned(),
+            password_hash,
+            owner_key_hash: Some(common::owner_key::hash_owner_key(&owner_key)),
+        };
         for (backend, _score) in order {
             let asked_at = backend.forgets();
             let mut answer = self.call(&backend, body.clone()).await;
@@ -339,7 +355,7 @@ impl App {
                     self.record_answer(&backend, name, &room, asked_at).await;
                     let found = Found { backend, room };
                     return Ok(if created {
-                        Opened::Created(found)
+                        Opened::Created(found, owner_key)
                     } else {
                         Opened::Existing(found)
                     });

@@ -10,19 +10,22 @@
 //! - [`directory`]: find and place rooms without ever duplicating a name.
 //! - [`placement`]: the load score; [`poller`]: load reports, removals,
 //!   restarts, sweeps of a backend's room list.
-//! - The control protocol client (pooled connections) is
-//!   `backend::control_client`, next to the server it talks to.
+//! - The control protocol client (pooled connections) is the
+//!   `instantchat-control-client` crate, next to the protocol it speaks.
 //! - [`http`]: the listeners — public routes, JSON API, static files, admin.
 //! - [`metrics`]: the Prometheus registry.
+//! - [`bans`]: fleet-wide address bans, pushed to every backend.
 //!
-//! The `instantchat` binary (src/bin/instantchat.rs) runs a whole local
-//! fleet in one process: aux-srv, two backends and file-srv.
+//! The `instantchat` binary (the `fleet/` crate) runs a whole local fleet in
+//! one process: aux-srv, two backends and file-srv.
 
 pub mod app;
+pub mod bans;
 pub mod directory;
 pub mod fleet;
 pub mod http;
 pub mod metrics;
+pub mod moves;
 pub mod placement;
 pub mod poller;
 pub mod room_map;
@@ -92,6 +95,7 @@ pub async fn run(
                         let now = std::time::Instant::now();
                         app.create_limit.prune(now);
                         app.post_limit.prune(now);
+                        app.password_attempts.prune();
                     }
                     _ = app.shutdown.cancelled() => return,
                 }

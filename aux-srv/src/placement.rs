@@ -62,6 +62,9 @@ mod tests {
             removed: Vec::new(),
             removed_cursor: 0,
             removed_complete: true,
+            frozen_rooms: 0,
+            evacuate: false,
+            pending_imports: Vec::new(),
         }
     }
 

@@ -28,6 +28,9 @@ pub async fn run(app: Arc<App>, backend: Arc<Backend>, startup: bool) {
             ok = poll_once(&app, &backend) => ok,
             _ = backend.cancel.cancelled() => false,
         };
+        if ok {
+            crate::moves::after_poll(&app, &backend);
+        }
         if !settled {
             settled = true;
             app.startup_backend_settled();
@@ -121,6 +124,9 @@ async fn apply_report(app: &App, backend: &Backend, mut report: LoadReport) -> b
     if need_sweep && !sweep(app, backend).await {
         return false;
     }
+    if first || restarted || was == Health::Down {
+        push_bans(app, backend, first).await;
+    }
     if let Some(draining) = pending_drain {
         if let Ok(ResponseBody::Drained { draining }) =
             app.call(backend, RequestBody::Drain { draining }).await
@@ -207,6 +213,35 @@ async fn sweep(app: &App, backend: &Backend) -> bool {
         "swept backend's rooms into the room map"
     );
     true
+}
+
+/// Gives a backend seen for the first time, restarted or back from down
+/// every fleet-wide ban. On first contact (aux-srv started) the bans it
+/// still holds are adopted first, so an aux-srv restart loses none.
+async fn push_bans(app: &App, backend: &Backend, first: bool) {
+    if first {
+        let asked = RequestBody::Bans { set: Vec::new(), lift: Vec::new() };
+        if let Ok(ResponseBody::Bans { bans }) = app.call(backend, asked).await {
+            let adopted = app.bans.merge(&bans);
+            if adopted > 0 {
+                tracing::info!(backend = backend.id, adopted, "adopted fleet bans a backend held");
+            }
+        }
+    }
+    let set = app.bans.list();
+    if set.is_empty() {
+        return;
+    }
+    let count = set.len();
+    match app.call(backend, RequestBody::Bans { set, lift: Vec::new() }).await {
+        Ok(ResponseBody::Bans { .. }) => {
+            tracing::info!(backend = backend.id, bans = count, "fleet bans pushed to backend");
+        }
+        _ => tracing::warn!(
+            backend = backend.id,
+            "could not push fleet bans; pushed again when next seen back"
+        ),
+    }
 }
 
 fn mark_down(app: &App, backend: &Backend, error: &str) {

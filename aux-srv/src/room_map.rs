@@ -79,6 +79,18 @@ impl RoomMap {
         }
     }
 
+    /// Records that the room now lives on `backend`, whichever backend the
+    /// map had it on (a move, decided under the name's lock).
+    pub fn switch(&self, backend: &str, info: &RoomInfo) {
+        let entry = RoomEntry {
+            backend: backend.to_owned(),
+            name: info.name.clone(),
+            epoch: info.epoch,
+            has_password: info.has_password,
+        };
+        self.rooms.insert(info.key.clone(), entry);
+    }
+
     /// Forgets the room if the map still has it on `backend` (and, when
     /// given, with that epoch: a room created again since is kept).
     pub fn forget(&self, key: &str, backend: &str, epoch: Option<u64>) -> bool {

@@ -83,7 +83,7 @@ async fn http_post_and_read_round_trip_with_a_websocket_member() {
     let b1 = start_backend(backend_config("b1")).await;
     let aux = start_aux_ready(aux_config(&[&b1])).await;
     let room = aux.put_room("Round-Trip").await.json();
-    let (mut member, welcome) = Ws::join(room["ws_url"].as_str().unwrap(), "ada").await;
+    let (mut member, welcome) = WsClient::joined(room["ws_url"].as_str().unwrap(), "ada").await;
     assert_eq!(welcome["room"], "Round-Trip");
 
     let posted = call(
@@ -203,7 +203,7 @@ async fn password_rooms_guard_their_messages() {
 
     // The websocket needs it too (the hash went to the backend, not the password).
     let ws_url = created.json()["ws_url"].as_str().unwrap().to_owned();
-    let mut ws = Ws::connect(&ws_url).await;
+    let mut ws = WsClient::connect(&ws_url).await;
     ws.send(json!({ "type": "join", "nick": "eve", "password": "nope" })).await;
     assert_eq!(ws.next().await["type"], "error");
 }

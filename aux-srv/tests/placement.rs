@@ -43,7 +43,9 @@ async fn rooms_spread_to_the_less_loaded_backend() {
     let mut members = Vec::new();
     for i in 0..30 {
         members.push(
-            Ws::join(&format!("{}/ws/{}", b1.ws_base(), busy.name), &format!("m{i}")).await.0,
+            WsClient::joined(&format!("{}/ws/{}", b1.ws_base(), busy.name), &format!("m{i}"))
+                .await
+                .0,
         );
     }
     eventually("aux-srv has heard of b1's load", || async {
@@ -120,6 +122,7 @@ async fn draining_stops_placement_and_undraining_resumes_it() {
         .request(common::control::RequestBody::CreateRoom {
             name: "sneaky".into(),
             password_hash: None,
+            owner_key_hash: None,
         })
         .await
         .unwrap();
@@ -221,7 +224,7 @@ async fn the_admin_api_needs_its_token() {
     assert_eq!(listed["rooms"][0]["name"], "admin-room");
     assert_eq!(listed["rooms"][0]["backend"], "b1");
     let room = aux.get_room("admin-room").await.json();
-    let (mut member, _) = Ws::join(room["ws_url"].as_str().unwrap(), "ada").await;
+    let (mut member, _) = WsClient::joined(room["ws_url"].as_str().unwrap(), "ada").await;
     let announced =
         aux.admin(Method::POST, "/admin/announce", Some(json!({"text": "maintenance at 5"}))).await;
     assert_eq!(announced.json()["rooms"], 1, "{}", announced.body);

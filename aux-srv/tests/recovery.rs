@@ -24,7 +24,7 @@ async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
     let on_b2 = rooms.values().filter(|url| url.starts_with(&b2.ws_base())).count();
     assert!((1..12).contains(&on_b2), "rooms on both backends");
     let watched_url = rooms["kept-room-0"].clone();
-    let (mut member, _) = Ws::join(&watched_url, "ada").await;
+    let (mut member, _) = WsClient::joined(&watched_url, "ada").await;
     let before = first.post_message("kept-room-0", "before the restart").await;
     assert_eq!(before.status, 201);
     assert_eq!(member.next_of("message").await["text"], "before the restart");
@@ -98,7 +98,7 @@ async fn the_map_answers_for_swept_backends_without_asking_them() {
     assert_eq!(aux.get_room("never-made").await.status, 404);
     assert_eq!(control_requests(&aux, "create_room").await, creations + 10.0);
     assert_eq!(control_requests(&aux, "lookup_room").await, lookups, "no lookups");
-    let (mut member, welcome) = Ws::join(&urls[0], "ada").await;
+    let (mut member, welcome) = WsClient::joined(&urls[0], "ada").await;
     assert_eq!(welcome["room"], "Swept-0");
 
     // Only aux-srv creates rooms in its fleet: one created behind its back
@@ -136,7 +136,7 @@ async fn a_room_gone_from_its_backend_is_stale_in_the_map_at_most_until_the_next
     // The map still names the room: a client told so meets the backend's
     // refusal, 4404, and asks again.
     assert_eq!(aux.get_room("vanishing").await.status, 200);
-    let mut ws = Ws::connect(&url).await;
+    let mut ws = WsClient::connect(&url).await;
     ws.send(json!({"type": "join", "nick": "ada"})).await;
     assert_eq!(ws.next().await["code"], "room_not_found");
     // Any call that reaches the backend drops the stale entry at once.
@@ -145,7 +145,8 @@ async fn a_room_gone_from_its_backend_is_stale_in_the_map_at_most_until_the_next
     assert_eq!(aux.get_room("vanishing").await.status, 404);
     let again = aux.put_room("vanishing").await;
     assert_eq!((again.status, again.json()["created"].as_bool()), (201, Some(true)));
-    let (_member, welcome) = Ws::join(again.json()["ws_url"].as_str().unwrap(), "ada").await;
+    let (_member, welcome) =
+        WsClient::joined(again.json()["ws_url"].as_str().unwrap(), "ada").await;
     assert_eq!(welcome["room"], "vanishing");
 }
 

@@ -12,19 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::ws::{ServerFrame, close_code};
+use common::ws::ServerFrame;
 use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::link::{ConnCtl, Link};
-use crate::metrics::Disconnect;
+use crate::conn::Conn;
+use crate::disconnect::Disconnect;
 use crate::room::encode;
 
 /// The open connections, by a number of their own.
 #[derive(Default)]
 pub struct Connections {
-    table: DashMap<u64, Arc<ConnCtl>>,
+    table: DashMap<u64, Arc<Conn>>,
     next_id: AtomicU64,
 }
 
@@ -33,21 +33,27 @@ pub struct Connections {
 pub struct Registered<'a> {
     connections: &'a Connections,
     id: u64,
-    ctl: Arc<ConnCtl>,
+    conn: Arc<Conn>,
 }
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.ctl.shut();
+        self.conn.shut();
         self.connections.table.remove(&self.id);
     }
 }
 
 impl Connections {
-    pub fn register(&self, ctl: Arc<ConnCtl>) -> Registered<'_> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.table.insert(id, ctl.clone());
-        Registered { connections: self, id, ctl }
+    /// A number for a new connection: its key here and in its log lines.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Watches `conn` (numbered by [`Self::next_id`]) until the returned
+    /// guard is dropped.
+    pub fn register(&self, id: u64, conn: Arc<Conn>) -> Registered<'_> {
+        self.table.insert(id, conn.clone());
+        Registered { connections: self, id, conn }
     }
 
     pub fn len(&self) -> usize {
@@ -58,10 +64,10 @@ impl Connections {
         self.table.is_empty()
     }
 
-    /// Asks every connection to close with `code`.
-    pub fn close_all(&self, code: u16, reason: Disconnect) {
+    /// Asks every connection to close for `reason`.
+    pub fn close_all(&self, reason: Disconnect) {
         for entry in &self.table {
-            entry.value().close(code, reason);
+            entry.value().close(reason);
         }
     }
 }
@@ -103,7 +109,7 @@ impl Timing {
         Duration::from_millis(shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
-    pub fn verdict(&self, ctl: &ConnCtl, now_ms: u64) -> Verdict {
+    pub fn verdict(&self, ctl: &Conn, now_ms: u64) -> Verdict {
         let since = |ms: u64| now_ms.saturating_sub(ms);
         if ctl.writing_since_ms().is_some_and(|ms| since(ms) > self.idle_timeout_ms) {
             return Verdict::Stuck;
@@ -136,7 +142,7 @@ pub async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         let now_ms = shared.clock_ms();
-        for entry in &shared.conns.table {
+        for entry in &shared.connections.table {
             let ctl = entry.value();
             if ctl.is_closing() {
                 continue;
@@ -146,13 +152,9 @@ pub async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
                 Verdict::Ping => ctl.request_ping(now_ms + timing.ping_interval_ms),
                 Verdict::Dead => ctl.abandon(Disconnect::Timeout),
                 Verdict::Stuck => {
-                    ctl.close(close_code::TRY_AGAIN_LATER, Disconnect::SlowConsumer);
+                    ctl.close(Disconnect::SlowConsumer);
                 }
-                Verdict::JoinTimeout => Link::new(ctl.clone()).push_and_close(
-                    &join_timeout,
-                    close_code::POLICY_VIOLATION,
-                    Disconnect::JoinTimeout,
-                ),
+                Verdict::JoinTimeout => ctl.push_and_close(&join_timeout, Disconnect::JoinTimeout),
             }
         }
     }
@@ -167,7 +169,7 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let ctl = ConnCtl::new(8, 1000, 1100);
+        let ctl = Conn::new(8, 1000, 1100);
         assert_eq!(TIMING.verdict(&ctl, 1050), Verdict::Fine);
         assert_eq!(TIMING.verdict(&ctl, 1201), Verdict::JoinTimeout);
         ctl.mark_joined();
@@ -182,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_write_stuck_for_the_idle_timeout_is_stuck() {
-        let ctl = ConnCtl::new(8, 0, 0);
+        let ctl = Conn::new(8, 0, 0);
         ctl.mark_joined();
         ctl.begin_write(10);
         ctl.last_heard_ms.store(300, Ordering::Relaxed);

@@ -3,9 +3,11 @@
 //! Everything a websocket can be refused for is decided here, before the
 //! handshake, with an HTTP status and the contract's JSON error body:
 //! a bad Origin (403), a bad room name (400), too many connections or a
-//! shutdown under way (503).
+//! shutdown under way (503), too many connections or upgrades from one
+//! client address (429, [`crate::defences`]).
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +15,10 @@ use common::http_error::ErrorBody;
 use common::names::RoomName;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
+use http_listener::{Acceptor, request};
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -28,24 +30,48 @@ use crate::session;
 
 type Body = Full<Bytes>;
 
-/// Serves the public listener until `stop` is cancelled.
+/// Largest request body the public listener reads: it takes none (an
+/// upgrade is a GET), so anything declared bigger is refused with 413 at once.
+const MAX_BODY_BYTES: usize = 1024;
+
+/// Serves the public listener until `stop` is cancelled, on the shared
+/// hardened listener (`http_listener`): bounded connections, overall and per
+/// address, until their websocket upgrade; a body deadline; health checks
+/// answered when full.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
-    crate::accept_loop(listener, stop, "public", move |stream| {
+    let limits = shared.config.http.clone();
+    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
+    let mut acceptor = Acceptor::new(listener, &limits, "public");
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = acceptor.accept() => accepted,
+        };
+        let (admission, connection) = (accepted.admission(), accepted.connection);
+        let clock = accepted.stream.clock();
+        let peer = accepted.peer.ip();
+        let builder = http_listener::http1_builder(&limits, admission);
         let shared = shared.clone();
-        async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(&shared, req)) }
-            });
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-        }
-    })
-    .await;
+        let service = service_fn(move |mut req| {
+            let refused = request::check(&mut req, admission, &clock, MAX_BODY_BYTES, body_timeout);
+            let mut response = refused.unwrap_or_else(|| route(&shared, req, peer));
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            async move { Ok::<_, Infallible>(response) }
+        });
+        // The connection counts until its upgrade (the websocket then runs
+        // on a task of its own, bounded by `max_connections`).
+        let conn = builder.serve_connection(TokioIo::new(accepted.stream), service).with_upgrades();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _connection = connection;
+            tokio::select! {
+                _ = conn => {}
+                () = stop.cancelled() => {}
+            }
+        });
+    }
 }
 
 fn respond(
@@ -64,11 +90,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     respond(status, "application/json", ErrorBody::new(code, message).to_json())
 }
 
-fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+fn route(shared: &Arc<Shared>, req: Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let path = req.uri().path();
     if let Some(room) = path.strip_prefix("/ws/") {
         let room = room.to_owned();
-        return upgrade(shared, req, &room);
+        return upgrade(shared, req, &room, peer);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Use GET.");
@@ -96,7 +122,12 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> Response<Body> {
+fn upgrade(
+    shared: &Arc<Shared>,
+    mut req: Request<Incoming>,
+    raw_room: &str,
+    peer: IpAddr,
+) -> Response<Body> {
     let refused = |reason: &str| shared.metrics.upgrades_refused.with_label_values(&[reason]).inc();
     if req.method() != Method::GET {
         return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Use GET.");
@@ -121,7 +152,9 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
             .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return response;
     }
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    // An Origin that is not ASCII text cannot name an allowed origin: it is
+    // refused like a foreign one, not taken for a missing one.
+    let origin = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if !origin_allowed(&shared.config.allowed_origins, origin, host) {
         refused("origin");
@@ -143,6 +176,13 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
         refused("shutting_down");
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "Shutting down.");
     }
+    // Per client address (behind `trusted_proxies`, the real client):
+    // open websockets and upgrades per minute (crate::defences).
+    let client_ip = shared.previews.client_ip(peer, req.headers());
+    let ip_slot = match shared.defences.admit(client_ip, std::time::Instant::now()) {
+        Ok(slot) => slot,
+        Err(refused) => return too_many(&refused),
+    };
     let Some(slot) = shared.reserve_connection() else {
         refused("capacity");
         return error(
@@ -152,10 +192,10 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
         );
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let room = shared.registry.get(name.key());
+    let room = shared.registry.get(name.key()).ok_or_else(|| name.key().to_owned());
     let task_shared = shared.clone();
-    shared.connections.spawn(async move {
-        let _slot = slot;
+    shared.connection_tasks.spawn(async move {
+        let _slots = (slot, ip_slot);
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
@@ -165,7 +205,7 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
             Some(task_shared.ws_config),
         )
         .await;
-        session::serve(task_shared, room, ws).await;
+        session::serve(task_shared, room, ws, client_ip).await;
     });
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -174,6 +214,17 @@ fn upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>, raw_room: &str) -> 
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// 429 for a client over a per-address limit, with `Retry-After` when the
+/// wait is known.
+fn too_many(refused: &crate::defences::UpgradeRefused) -> Response<Body> {
+    let mut response = respond(StatusCode::TOO_MANY_REQUESTS, "application/json", refused.body());
+    if let Some(wait) = refused.retry_after {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }

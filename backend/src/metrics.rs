@@ -6,41 +6,7 @@ use prometheus::{
     TextEncoder,
 };
 
-/// Why a websocket connection ended, as a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disconnect {
-    ClientClosed,
-    SlowConsumer,
-    Flooding,
-    FrameTooBig,
-    BinaryFrame,
-    InvalidUtf8,
-    Timeout,
-    JoinTimeout,
-    JoinRefused,
-    RoomClosed,
-    Shutdown,
-    Error,
-}
-
-impl Disconnect {
-    pub fn label(self) -> &'static str {
-        match self {
-            Disconnect::ClientClosed => "client_closed",
-            Disconnect::SlowConsumer => "slow_consumer",
-            Disconnect::Flooding => "flooding",
-            Disconnect::FrameTooBig => "frame_too_big",
-            Disconnect::BinaryFrame => "binary_frame",
-            Disconnect::InvalidUtf8 => "invalid_utf8",
-            Disconnect::Timeout => "timeout",
-            Disconnect::JoinTimeout => "join_timeout",
-            Disconnect::JoinRefused => "join_refused",
-            Disconnect::RoomClosed => "room_closed",
-            Disconnect::Shutdown => "shutdown",
-            Disconnect::Error => "error",
-        }
-    }
-}
+use crate::disconnect::Disconnect;
 
 pub struct Metrics {
     registry: Registry,
@@ -49,7 +15,6 @@ pub struct Metrics {
     pub messages_received: IntCounter,
     pub messages_delivered: IntCounter,
     pub bytes_sent: IntCounter,
-    pub slow_consumer_closes: IntCounter,
     pub rate_limited: IntCounter,
     pub disconnects: IntCounterVec,
     pub upgrades_refused: IntCounterVec,
@@ -57,6 +22,18 @@ pub struct Metrics {
     pub control_requests: IntCounterVec,
     pub control_rejected: IntCounterVec,
     pub rooms_removed: IntCounterVec,
+    /// Room owners' acts, by act (topic, delete, kick, slow_mode, lock).
+    pub owner_acts: IntCounterVec,
+    /// Messages reported by members.
+    pub reports: IntCounter,
+    /// Joins refused by a ban or a lock, by reason.
+    pub joins_barred: IntCounterVec,
+    /// Votes by outcome: `changed`, `unchanged`, `refused`.
+    pub votes: IntCounterVec,
+    /// Refusals of the abuse defences, by reason (`crate::defences::Refusal`).
+    pub refusals: IntCounterVec,
+    /// Rooms frozen for a move (updated on each move step and sweep).
+    pub rooms_frozen: IntGauge,
 }
 
 impl Metrics {
@@ -85,18 +62,16 @@ impl Metrics {
                 "Payload bytes queued to member connections.",
             )
             .expect("valid metric"),
-            slow_consumer_closes: IntCounter::new(
-                "instantchat_backend_slow_consumer_closes_total",
-                "Connections closed (1013) because their send queue was full.",
-            )
-            .expect("valid metric"),
             rate_limited: IntCounter::new(
                 "instantchat_backend_rate_limited_total",
                 "Client frames refused by the per-connection rate limit.",
             )
             .expect("valid metric"),
             disconnects: IntCounterVec::new(
-                Opts::new("instantchat_backend_disconnects_total", "Websocket disconnects."),
+                Opts::new(
+                    "instantchat_backend_disconnects_total",
+                    "Websocket disconnects by reason (slow_consumer: closed 1013, queue full).",
+                ),
                 &["reason"],
             )
             .expect("valid metric"),
@@ -139,6 +114,45 @@ impl Metrics {
                 &["reason"],
             )
             .expect("valid metric"),
+            owner_acts: IntCounterVec::new(
+                Opts::new("instantchat_backend_owner_acts_total", "Room owners' acts, by act."),
+                &["act"],
+            )
+            .expect("valid metric"),
+            reports: IntCounter::new(
+                "instantchat_backend_reports_total",
+                "Messages reported by members (one per member and message).",
+            )
+            .expect("valid metric"),
+            joins_barred: IntCounterVec::new(
+                Opts::new(
+                    "instantchat_backend_joins_barred_total",
+                    "Joins refused by a ban (room or fleet-wide) or a locked room.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            refusals: IntCounterVec::new(
+                Opts::new(
+                    "instantchat_backend_refusals_total",
+                    "Joins, connections and messages refused by the abuse defences, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            votes: IntCounterVec::new(
+                Opts::new(
+                    "instantchat_backend_votes_total",
+                    "Vote frames by outcome: changed the counts, changed nothing, refused.",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            rooms_frozen: IntGauge::new(
+                "instantchat_backend_rooms_frozen",
+                "Rooms frozen for a move (writes wait).",
+            )
+            .expect("valid metric"),
             registry,
         };
         let r = &m.registry;
@@ -147,7 +161,6 @@ impl Metrics {
         r.register(Box::new(m.messages_received.clone())).expect("unique");
         r.register(Box::new(m.messages_delivered.clone())).expect("unique");
         r.register(Box::new(m.bytes_sent.clone())).expect("unique");
-        r.register(Box::new(m.slow_consumer_closes.clone())).expect("unique");
         r.register(Box::new(m.rate_limited.clone())).expect("unique");
         r.register(Box::new(m.disconnects.clone())).expect("unique");
         r.register(Box::new(m.upgrades_refused.clone())).expect("unique");
@@ -155,6 +168,12 @@ impl Metrics {
         r.register(Box::new(m.control_requests.clone())).expect("unique");
         r.register(Box::new(m.control_rejected.clone())).expect("unique");
         r.register(Box::new(m.rooms_removed.clone())).expect("unique");
+        r.register(Box::new(m.owner_acts.clone())).expect("unique");
+        r.register(Box::new(m.reports.clone())).expect("unique");
+        r.register(Box::new(m.joins_barred.clone())).expect("unique");
+        r.register(Box::new(m.votes.clone())).expect("unique");
+        r.register(Box::new(m.refusals.clone())).expect("unique");
+        r.register(Box::new(m.rooms_frozen.clone())).expect("unique");
         let info = IntGauge::with_opts(
             Opts::new("instantchat_backend_info", "Constant 1, labelled with the backend id.")
                 .const_label("backend", backend_id),

@@ -64,6 +64,7 @@ impl RoomRegistry {
         &self,
         name: &RoomName,
         password_hash: Option<String>,
+        owner_key_hash: Option<[u8; 32]>,
         draining: bool,
     ) -> Result<(Arc<Room>, bool), CreateError> {
         match self.rooms.entry(name.key().to_owned()) {
@@ -75,6 +76,7 @@ impl RoomRegistry {
                     name.key().to_owned(),
                     new_epoch(),
                     password_hash,
+                    owner_key_hash,
                     self.settings,
                     self.metrics.clone(),
                 ));
@@ -84,6 +86,11 @@ impl RoomRegistry {
                 Ok((room, true))
             }
         }
+    }
+
+    /// The limits every room here gets.
+    pub fn settings(&self) -> RoomSettings {
+        self.settings
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<Room>> {
@@ -104,14 +111,27 @@ impl RoomRegistry {
 
     fn forget(&self, room: &Room, reason: CloseReason) {
         self.ordered().remove(room.key());
-        room.close(reason);
+        if reason != CloseReason::Moved {
+            // A moved room closed itself, atomically with its last check.
+            room.close(reason);
+        }
         self.metrics.rooms.dec();
         let label = match reason {
             CloseReason::RoomExpired => "expired",
             CloseReason::RoomDeleted => "deleted",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::Moved => "moved",
+            CloseReason::Replaced => "replaced",
+            CloseReason::Kicked => "deleted",
         };
         self.metrics.rooms_removed.with_label_values(&[label]).inc();
+        if reason == CloseReason::Moved {
+            // Not a removal aux-srv should apply: the mover switches its map
+            // to the target. Were it logged, a lookup in between would find
+            // the name free and create the room anew beside the import.
+            tracing::info!(room = room.key(), "room moved away");
+            return;
+        }
         let mut log = self.removed.lock().unwrap_or_else(|p| p.into_inner());
         log.last_cursor += 1;
         let cursor = log.last_cursor;
@@ -134,6 +154,29 @@ impl RoomRegistry {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Adds a room that moved here; the live room of that name if there is
+    /// one already (then nothing is added).
+    pub fn insert_moved_in(&self, room: Arc<Room>) -> Result<Arc<Room>, Arc<Room>> {
+        match self.rooms.entry(room.key().to_owned()) {
+            Entry::Occupied(e) => Err(e.get().clone()),
+            Entry::Vacant(e) => {
+                e.insert(room.clone());
+                self.ordered().insert(room.key().to_owned(), room.clone());
+                self.metrics.rooms.inc();
+                Ok(room)
+            }
+        }
+    }
+
+    /// Removes a room that [`Room::complete_move`] closed (it moved away).
+    /// Not in the removal log: until aux-srv switches its map, clients sent
+    /// here get 4404 and ask again.
+    pub fn remove_moved(&self, room: &Arc<Room>) {
+        if self.rooms.remove_if(room.key(), |_, r| Arc::ptr_eq(r, room)).is_some() {
+            self.forget(room, CloseReason::Moved);
         }
     }
 
@@ -214,6 +257,7 @@ mod tests {
             history_page_max: 10,
             idle,
             silent: idle,
+            max_votes: 100,
         };
         RoomRegistry::new(settings, Arc::new(Metrics::new("t")))
     }
@@ -221,17 +265,19 @@ mod tests {
     #[test]
     fn create_is_idempotent_and_case_insensitive() {
         let reg = registry(Duration::from_secs(60));
-        let (a, created) = reg.create(&RoomName::parse("Team").unwrap(), None, false).unwrap();
+        let (a, created) =
+            reg.create(&RoomName::parse("Team").unwrap(), None, None, false).unwrap();
         assert!(created);
-        let (b, created) = reg.create(&RoomName::parse("TEAM").unwrap(), None, false).unwrap();
+        let (b, created) =
+            reg.create(&RoomName::parse("TEAM").unwrap(), None, None, false).unwrap();
         assert!(!created);
         assert_eq!(a.epoch(), b.epoch());
         assert_eq!(a.info().name, "Team", "the creator's spelling is kept");
         assert!(matches!(
-            reg.create(&RoomName::parse("other").unwrap(), None, true),
+            reg.create(&RoomName::parse("other").unwrap(), None, None, true),
             Err(CreateError::Draining)
         ));
-        assert!(reg.create(&RoomName::parse("team").unwrap(), None, true).is_ok());
+        assert!(reg.create(&RoomName::parse("team").unwrap(), None, None, true).is_ok());
     }
 
     #[test]
@@ -240,7 +286,7 @@ mod tests {
         for i in 0..200 {
             // Scrambled creation order; DashMap iterates in hash order anyway.
             let name = format!("room-{:03}", (i * 37) % 200);
-            reg.create(&RoomName::parse(&name).unwrap(), None, false).unwrap();
+            reg.create(&RoomName::parse(&name).unwrap(), None, None, false).unwrap();
         }
         let mut seen = Vec::new();
         let mut after = None;
@@ -261,7 +307,7 @@ mod tests {
     fn list_pages_in_key_order() {
         let reg = registry(Duration::from_secs(60));
         for name in ["ccc", "aaa", "bbb", "ddd"] {
-            reg.create(&RoomName::parse(name).unwrap(), None, false).unwrap();
+            reg.create(&RoomName::parse(name).unwrap(), None, None, false).unwrap();
         }
         let (page, next) = reg.list(None, 3, 1 << 20);
         let keys: Vec<_> = page.iter().map(|r| r.key.as_str()).collect();
@@ -278,8 +324,8 @@ mod tests {
     #[test]
     fn removals_are_logged_with_their_epoch() {
         let reg = registry(Duration::ZERO);
-        let (room, _) = reg.create(&RoomName::parse("gone").unwrap(), None, false).unwrap();
-        reg.create(&RoomName::parse("kept").unwrap(), None, false).unwrap();
+        let (room, _) = reg.create(&RoomName::parse("gone").unwrap(), None, None, false).unwrap();
+        reg.create(&RoomName::parse("kept").unwrap(), None, None, false).unwrap();
         assert!(reg.remove("kept", CloseReason::RoomDeleted));
         assert!(!reg.remove("kept", CloseReason::RoomDeleted));
         assert_eq!(reg.sweep_expired(Instant::now()), 1);

@@ -21,6 +21,12 @@ impl<T> RingBuffer<T> {
         Self { items: VecDeque::new(), capacity, first_seq: 1 }
     }
 
+    /// An empty buffer whose first item will have seq `first_seq` (a room
+    /// that moved here keeps its seqs).
+    pub fn starting_at(capacity: usize, first_seq: u64) -> Self {
+        Self { first_seq: first_seq.max(1), ..Self::new(capacity) }
+    }
+
     /// Appends the item with the next seq; returns the item that fell out.
     pub fn push(&mut self, item: T) -> Option<T> {
         let evicted = if self.items.len() == self.capacity {

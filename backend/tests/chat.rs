@@ -6,11 +6,11 @@ mod support;
 use common::config::BackendConfig;
 use common::control::{RequestBody, ResponseBody};
 use common::ws::{ClientFrame, Resume};
-use support::{Client, Ending, quick, start};
+use support::{Ending, WsClient, join_frame, quick, start_backend};
 
 #[tokio::test]
 async fn two_members_see_the_same_messages_in_the_same_order() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("Team-Chat").await;
     let (mut ada, welcome) = backend.member("team-chat", "ada").await;
     assert_eq!(welcome["room"], "Team-Chat", "the creator's spelling");
@@ -46,7 +46,7 @@ async fn two_members_see_the_same_messages_in_the_same_order() {
 
 #[tokio::test]
 async fn joining_after_1005_messages_gets_exactly_the_last_1000() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("busy").await;
     let (mut writer, _) = backend.member("busy", "w").await;
     for i in 1..=1005 {
@@ -67,7 +67,7 @@ async fn joining_after_1005_messages_gets_exactly_the_last_1000() {
 
 #[tokio::test]
 async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     let info = backend.create_room("resume").await;
     let (mut a, _) = backend.member("resume", "a").await;
     for i in 1..=5 {
@@ -78,12 +78,7 @@ async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
     }
 
     let mut b = backend.connect("resume").await;
-    b.send(&ClientFrame::Join {
-        nick: Some("b".into()),
-        password: None,
-        resume: Some(Resume { epoch: info.epoch, after_seq: 3 }),
-    })
-    .await;
+    b.send(&join_frame(Some("b"), None, Some(Resume { epoch: info.epoch, after_seq: 3 }))).await;
     let welcome = b.expect("welcome").await;
     assert_eq!(welcome["resumed"], true);
     let seqs: Vec<u64> = welcome["messages"]
@@ -95,12 +90,7 @@ async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
     assert_eq!(seqs, [4, 5]);
 
     let mut c = backend.connect("resume").await;
-    c.send(&ClientFrame::Join {
-        nick: None,
-        password: None,
-        resume: Some(Resume { epoch: info.epoch + 1, after_seq: 3 }),
-    })
-    .await;
+    c.send(&join_frame(None, None, Some(Resume { epoch: info.epoch + 1, after_seq: 3 }))).await;
     let welcome = c.expect("welcome").await;
     assert_eq!(welcome["resumed"], false, "another epoch: the full buffer");
     assert_eq!(welcome["messages"].as_array().unwrap().len(), 5);
@@ -109,7 +99,7 @@ async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
 
 #[tokio::test]
 async fn resume_across_a_gap_beyond_the_buffer_gets_the_full_buffer() {
-    let backend = start(BackendConfig { max_messages: 10, ..quick() }).await;
+    let backend = start_backend(BackendConfig { max_messages: 10, ..quick() }).await;
     let info = backend.create_room("small").await;
     let (mut a, _) = backend.member("small", "a").await;
     for i in 1..=15 {
@@ -119,12 +109,7 @@ async fn resume_across_a_gap_beyond_the_buffer_gets_the_full_buffer() {
         a.expect("message").await;
     }
     let mut b = backend.connect("small").await;
-    b.send(&ClientFrame::Join {
-        nick: None,
-        password: None,
-        resume: Some(Resume { epoch: info.epoch, after_seq: 2 }),
-    })
-    .await;
+    b.send(&join_frame(None, None, Some(Resume { epoch: info.epoch, after_seq: 2 }))).await;
     let welcome = b.expect("welcome").await;
     assert_eq!(welcome["resumed"], false);
     assert_eq!(welcome["messages"][0]["seq"], 6);
@@ -132,7 +117,7 @@ async fn resume_across_a_gap_beyond_the_buffer_gets_the_full_buffer() {
 
 #[tokio::test]
 async fn a_resend_with_the_same_client_id_is_stored_once() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("dedupe").await;
     let (mut a, _) = backend.member("dedupe", "a").await;
     let (mut b, _) = backend.member("dedupe", "b").await;
@@ -156,7 +141,7 @@ async fn a_resend_with_the_same_client_id_is_stored_once() {
 
 #[tokio::test]
 async fn typing_nick_edit_and_delete_reach_the_others() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("actions").await;
     let (mut a, welcome) = backend.member("actions", "ada").await;
     let ada_id = welcome["you"]["id"].clone();
@@ -204,7 +189,7 @@ async fn typing_nick_edit_and_delete_reach_the_others() {
 
 #[tokio::test]
 async fn replies_and_history_pages() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("history").await;
     let (mut a, _) = backend.member("history", "a").await;
     for i in 1..=30 {
@@ -247,7 +232,7 @@ async fn replies_and_history_pages() {
 
 #[tokio::test]
 async fn drawings_are_messages_with_a_file_id() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("art").await;
     let (mut a, _) = backend.member("art", "a").await;
     let id = "0123456789abcdef0123456789abcdef";
@@ -273,19 +258,19 @@ async fn drawings_are_messages_with_a_file_id() {
 
 #[tokio::test]
 async fn passwords_are_checked_on_join() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     let hash = common::password::hash_password("sesame", &[7; 16]).unwrap();
     let info = backend.create_room_with("vault", Some(hash)).await;
     assert!(info.has_password);
 
     let mut c = backend.connect("vault").await;
-    c.send(&ClientFrame::Join { nick: None, password: None, resume: None }).await;
+    c.send(&join_frame(None, None, None)).await;
     assert_eq!(c.expect("error").await["code"], "password_required");
-    c.send(&ClientFrame::Join { nick: None, password: Some("open".into()), resume: None }).await;
+    c.send(&join_frame(None, Some("open"), None)).await;
     assert_eq!(c.expect("error").await["code"], "wrong_password");
     c.say("let me in").await;
     assert_eq!(c.expect("error").await["code"], "not_joined");
-    c.send(&ClientFrame::Join { nick: None, password: Some("sesame".into()), resume: None }).await;
+    c.send(&join_frame(None, Some("sesame"), None)).await;
     c.expect("welcome").await;
 
     // The HTTP API path checks it too.
@@ -306,7 +291,7 @@ async fn passwords_are_checked_on_join() {
 
 #[tokio::test]
 async fn an_unknown_room_is_refused_with_4404() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     let mut c = backend.connect("nowhere").await;
     let (frames, ending) = c.until_closed().await;
     assert_eq!(frames[0]["code"], "room_not_found");
@@ -315,9 +300,9 @@ async fn an_unknown_room_is_refused_with_4404() {
 
 #[tokio::test]
 async fn unicode_room_names_work_percent_encoded() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("Café").await;
-    let mut c = Client::connect(&backend.ws_url("CAF%C3%89")).await;
+    let mut c = WsClient::connect(&backend.ws_url("CAF%C3%89")).await;
     let welcome = c.join("n").await;
     assert_eq!(welcome["room"], "Café");
 }

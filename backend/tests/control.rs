@@ -5,10 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use backend::control_client::{ControlClient, ControlError};
 use common::config::BackendConfig;
 use common::control::{self, ErrorCode, RequestBody, ResponseBody};
-use support::{Ending, TOKEN, WAIT, start, test_config};
+use control_client::{ControlClient, ControlError};
+use support::{Ending, TOKEN, WAIT, start_backend, test_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -30,7 +30,7 @@ fn framed(body: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_wrong_token_is_refused_and_counted() {
-    let backend = start(test_config()).await;
+    let backend = start_backend(test_config()).await;
     let answer =
         raw_exchange(backend.control, &framed(&control::auth_frame("wrong-token-0000000"))).await;
     assert!(answer.is_empty(), "nothing is answered to a wrong token");
@@ -59,7 +59,7 @@ async fn a_wrong_token_is_refused_and_counted() {
 
 #[tokio::test]
 async fn an_oversize_length_prefix_closes_without_buffering() {
-    let backend = start(test_config()).await;
+    let backend = start_backend(test_config()).await;
     // Claims 4 GiB; the server must refuse on the prefix alone.
     assert!(raw_exchange(backend.control, &[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await.is_empty());
     backend
@@ -68,7 +68,8 @@ async fn an_oversize_length_prefix_closes_without_buffering() {
 
     // After authenticating, too.
     let mut bytes = framed(&control::auth_frame(TOKEN));
-    bytes.extend_from_slice(&(2u32 << 20).to_be_bytes());
+    let over = control::DEFAULT_MAX_FRAME_BYTES as u32 + 1;
+    bytes.extend_from_slice(&over.to_be_bytes());
     let answer = raw_exchange(backend.control, &bytes).await;
     assert_eq!(answer, framed(control::AUTH_OK), "only the auth answer");
     backend
@@ -78,7 +79,7 @@ async fn an_oversize_length_prefix_closes_without_buffering() {
 
 #[tokio::test]
 async fn garbage_after_auth_closes_the_connection_and_the_server_stays_up() {
-    let backend = start(test_config()).await;
+    let backend = start_backend(test_config()).await;
     for garbage in [&b""[..], b"\xff\xff\xff\xff\xff\xff", b"hello world", &[0x01, 0x63, 0xff][..]]
     {
         let mut bytes = framed(&control::auth_frame(TOKEN));
@@ -94,17 +95,25 @@ async fn garbage_after_auth_closes_the_connection_and_the_server_stays_up() {
 
 #[tokio::test]
 async fn rooms_are_created_once_listed_in_pages_and_deleted() {
-    let backend = start(test_config()).await;
+    let backend = start_backend(test_config()).await;
     let control = backend.control();
     let ResponseBody::Created { room, created: true } = control
-        .request(RequestBody::CreateRoom { name: "Alpha".into(), password_hash: None })
+        .request(RequestBody::CreateRoom {
+            name: "Alpha".into(),
+            password_hash: None,
+            owner_key_hash: None,
+        })
         .await
         .unwrap()
     else {
         panic!("not created");
     };
     let ResponseBody::Created { room: again, created: false } = control
-        .request(RequestBody::CreateRoom { name: "ALPHA".into(), password_hash: None })
+        .request(RequestBody::CreateRoom {
+            name: "ALPHA".into(),
+            password_hash: None,
+            owner_key_hash: None,
+        })
         .await
         .unwrap()
     else {
@@ -116,7 +125,11 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
     );
     for bad in ["no", "api", "bad name"] {
         let answer = control
-            .request(RequestBody::CreateRoom { name: bad.into(), password_hash: None })
+            .request(RequestBody::CreateRoom {
+                name: bad.into(),
+                password_hash: None,
+                owner_key_hash: None,
+            })
             .await;
         assert!(
             matches!(answer.unwrap(), ResponseBody::Error { code: ErrorCode::BadName, .. }),
@@ -127,6 +140,7 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
         .request(RequestBody::CreateRoom {
             name: "plain".into(),
             password_hash: Some("hunter2".into()),
+            owner_key_hash: None,
         })
         .await;
     assert!(
@@ -136,7 +150,11 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
 
     for i in 0..25 {
         control
-            .request(RequestBody::CreateRoom { name: format!("room-{i:02}"), password_hash: None })
+            .request(RequestBody::CreateRoom {
+                name: format!("room-{i:02}"),
+                password_hash: None,
+                owner_key_hash: None,
+            })
             .await
             .unwrap();
     }
@@ -180,7 +198,7 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
 
 #[tokio::test]
 async fn http_api_posts_and_reads_reach_websocket_members() {
-    let backend = start(test_config()).await;
+    let backend = start_backend(test_config()).await;
     backend.create_room("bots").await;
     let (mut member, _) = backend.member("bots", "human").await;
     let control = backend.control();
@@ -254,7 +272,7 @@ async fn http_api_posts_and_reads_reach_websocket_members() {
 
 #[tokio::test]
 async fn announcements_reach_every_room_and_drain_refuses_new_rooms() {
-    let backend = start(test_config()).await;
+    let backend = start_backend(test_config()).await;
     backend.create_room("one").await;
     backend.create_room("two").await;
     let (mut a, _) = backend.member("one", "a").await;
@@ -270,11 +288,20 @@ async fn announcements_reach_every_room_and_drain_refuses_new_rooms() {
         ResponseBody::Drained { draining: true }
     );
     let answer = backend
-        .request(RequestBody::CreateRoom { name: "three".into(), password_hash: None })
+        .request(RequestBody::CreateRoom {
+            name: "three".into(),
+            password_hash: None,
+            owner_key_hash: None,
+        })
         .await;
     assert!(matches!(answer, ResponseBody::Error { code: ErrorCode::Draining, .. }));
-    let answer =
-        backend.request(RequestBody::CreateRoom { name: "one".into(), password_hash: None }).await;
+    let answer = backend
+        .request(RequestBody::CreateRoom {
+            name: "one".into(),
+            password_hash: None,
+            owner_key_hash: None,
+        })
+        .await;
     assert!(
         matches!(answer, ResponseBody::Created { created: false, .. }),
         "existing rooms still answer"
@@ -295,7 +322,8 @@ async fn announcements_reach_every_room_and_drain_refuses_new_rooms() {
 #[tokio::test]
 async fn an_idle_empty_room_expires_and_its_name_is_free_again() {
     let backend =
-        start(BackendConfig { room_idle_secs: 1, room_silent_secs: 1, ..test_config() }).await;
+        start_backend(BackendConfig { room_idle_secs: 1, room_silent_secs: 1, ..test_config() })
+            .await;
     let first = backend.create_room("fleeting").await;
     let (mut m, _) = backend.member("fleeting", "m").await;
     m.say("hi").await;
@@ -329,7 +357,8 @@ async fn an_idle_empty_room_expires_and_its_name_is_free_again() {
 #[tokio::test]
 async fn a_room_with_members_does_not_expire() {
     let backend =
-        start(BackendConfig { room_idle_secs: 1, room_silent_secs: 1, ..test_config() }).await;
+        start_backend(BackendConfig { room_idle_secs: 1, room_silent_secs: 1, ..test_config() })
+            .await;
     backend.create_room("occupied").await;
     let (mut m, _) = backend.member("occupied", "m").await;
     // Long enough for several sweeps; time passing is the point here.

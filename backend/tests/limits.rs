@@ -9,14 +9,14 @@ use std::time::Duration;
 use common::config::BackendConfig;
 use common::ws::ClientFrame;
 use futures_util::SinkExt;
-use support::{Client, Ending, quick, start, test_config};
+use support::{Ending, WsClient, join_frame, quick, start_backend, test_config};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 #[tokio::test]
 async fn text_longer_than_4000_characters_is_refused_and_the_connection_stays() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("limits").await;
     let (mut a, _) = backend.member("limits", "a").await;
     a.say(&"é".repeat(4000)).await;
@@ -32,7 +32,7 @@ async fn text_longer_than_4000_characters_is_refused_and_the_connection_stays() 
 
 #[tokio::test]
 async fn malformed_and_unknown_frames_get_an_error_and_the_connection_stays() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("garbage").await;
     let (mut a, _) = backend.member("garbage", "a").await;
     for (text, code) in [
@@ -56,7 +56,7 @@ async fn malformed_and_unknown_frames_get_an_error_and_the_connection_stays() {
 
 #[tokio::test]
 async fn a_frame_over_16_kib_closes_with_1009() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("big").await;
     let (mut a, _) = backend.member("big", "a").await;
     a.send_text(&format!(r#"{{"type":"send","text":"{}"}}"#, "x".repeat(16 * 1024))).await;
@@ -69,7 +69,7 @@ async fn a_frame_over_16_kib_closes_with_1009() {
 
 #[tokio::test]
 async fn binary_frames_close_with_1003() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("binary").await;
     let (mut a, _) = backend.member("binary", "a").await;
     a.ws.send(Message::Binary(Bytes::from_static(b"\x00\x01"))).await.unwrap();
@@ -78,7 +78,7 @@ async fn binary_frames_close_with_1003() {
 
 #[tokio::test]
 async fn non_utf8_text_closes_with_1007() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("utf8").await;
     let (mut a, _) = backend.member("utf8", "a").await;
     let frame = Frame::message(
@@ -94,7 +94,7 @@ async fn non_utf8_text_closes_with_1007() {
 async fn flooding_is_rate_limited_then_closed_with_1008() {
     let config =
         BackendConfig { rate_per_sec: 10, rate_burst: 20, flood_close_after: 10, ..test_config() };
-    let backend = start(config).await;
+    let backend = start_backend(config).await;
     backend.create_room("flood").await;
     let (mut a, _) = backend.member("flood", "a").await;
     let (mut b, _) = backend.member("flood", "b").await;
@@ -133,12 +133,12 @@ async fn flooding_is_rate_limited_then_closed_with_1008() {
 
 #[tokio::test]
 async fn a_full_room_refuses_the_next_member() {
-    let backend = start(BackendConfig { max_members: 2, ..quick() }).await;
+    let backend = start_backend(BackendConfig { max_members: 2, ..quick() }).await;
     backend.create_room("tiny").await;
     let (_a, _) = backend.member("tiny", "a").await;
     let (_b, _) = backend.member("tiny", "b").await;
     let mut c = backend.connect("tiny").await;
-    c.send(&ClientFrame::Join { nick: None, password: None, resume: None }).await;
+    c.send(&join_frame(None, None, None)).await;
     let (frames, ending) = c.until_closed().await;
     assert_eq!(frames[0]["code"], "room_full");
     assert_eq!(ending, Ending::Close(1013));
@@ -146,10 +146,10 @@ async fn a_full_room_refuses_the_next_member() {
 
 #[tokio::test]
 async fn a_forbidden_origin_gets_403_before_the_upgrade() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     backend.create_room("origin").await;
     let url = backend.ws_url("origin");
-    match Client::connect_with_origin(&url, "http://evil.example").await {
+    match WsClient::connect_with_origin(&url, "http://evil.example").await {
         Err(WsError::Http(response)) => {
             assert_eq!(response.status(), 403);
             let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
@@ -158,20 +158,22 @@ async fn a_forbidden_origin_gets_403_before_the_upgrade() {
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
     // The page's own host may connect (aux-srv serves it from another port).
-    assert!(Client::connect_with_origin(&url, "http://127.0.0.1:8080").await.is_ok());
+    assert!(WsClient::connect_with_origin(&url, "http://127.0.0.1:8080").await.is_ok());
 
-    let listed =
-        start(BackendConfig { allowed_origins: vec!["https://chat.example".into()], ..quick() })
-            .await;
+    let listed = start_backend(BackendConfig {
+        allowed_origins: vec!["https://chat.example".into()],
+        ..quick()
+    })
+    .await;
     listed.create_room("origin").await;
     let url = listed.ws_url("origin");
-    assert!(Client::connect_with_origin(&url, "https://chat.example").await.is_ok());
-    assert!(Client::connect_with_origin(&url, "http://127.0.0.1:8080").await.is_err());
+    assert!(WsClient::connect_with_origin(&url, "https://chat.example").await.is_ok());
+    assert!(WsClient::connect_with_origin(&url, "http://127.0.0.1:8080").await.is_err());
 }
 
 #[tokio::test]
 async fn connections_over_the_cap_get_503() {
-    let backend = start(BackendConfig { max_connections: 2, ..quick() }).await;
+    let backend = start_backend(BackendConfig { max_connections: 2, ..quick() }).await;
     backend.create_room("cap").await;
     let a = backend.connect("cap").await;
     let _b = backend.connect("cap").await;
@@ -186,7 +188,7 @@ async fn connections_over_the_cap_get_503() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_before_the_upgrade() {
-    let backend = start(quick()).await;
+    let backend = start_backend(quick()).await;
     let (status, body) = support::http_get(backend.public, "/ws/room").await;
     assert_eq!(status, 400);
     assert!(body.contains("not_websocket"));
@@ -201,7 +203,7 @@ async fn bad_requests_are_refused_before_the_upgrade() {
 
 #[tokio::test]
 async fn a_client_that_never_joins_is_closed() {
-    let backend = start(BackendConfig { join_timeout_ms: 200, ..quick() }).await;
+    let backend = start_backend(BackendConfig { join_timeout_ms: 200, ..quick() }).await;
     backend.create_room("lobby").await;
     let mut c = backend.connect("lobby").await;
     let (frames, ending) = c.until_closed().await;
@@ -212,7 +214,7 @@ async fn a_client_that_never_joins_is_closed() {
 #[tokio::test]
 async fn silent_peers_are_pinged_then_dropped_while_live_ones_stay() {
     let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 350, ..quick() };
-    let backend = start(config).await;
+    let backend = start_backend(config).await;
     backend.create_room("pings").await;
     // This member's client never reads, so it never answers pings.
     let (_silent, _) = backend.member("pings", "silent").await;
@@ -231,7 +233,7 @@ async fn silent_peers_are_pinged_then_dropped_while_live_ones_stay() {
 #[tokio::test]
 async fn talkative_peers_are_pinged_too() {
     let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 350, ..quick() };
-    let backend = start(config).await;
+    let backend = start_backend(config).await;
     backend.create_room("talk").await;
     let (mut alone, _) = backend.member("talk", "alone").await;
     let pinged = tokio::time::timeout(Duration::from_secs(5), async {
@@ -256,7 +258,7 @@ async fn talkative_peers_are_pinged_too() {
 #[tokio::test]
 async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
     let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 400, ..quick() };
-    let backend = start(config).await;
+    let backend = start_backend(config).await;
     backend.create_room("stuck").await;
     let (mut other, _) = backend.member("stuck", "other").await;
     // 3 MB of history: far more than the socket buffers between them.
@@ -267,9 +269,7 @@ async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
     }
 
     let mut stuck = backend.connect_with_receive_buffer("stuck", 4096).await;
-    stuck
-        .send(&ClientFrame::Join { nick: Some("stuck".into()), password: None, resume: None })
-        .await;
+    stuck.send(&join_frame(Some("stuck"), None, None)).await;
     assert_eq!(other.expect("joined").await["member"]["nick"], "stuck");
 
     // It keeps talking (so it is not a dead peer), and never reads.
@@ -283,14 +283,16 @@ async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
     });
     let left = tokio::time::timeout(Duration::from_secs(5), other.expect("left")).await;
     assert_eq!(left.expect("the stuck client was closed")["member"]["nick"], "stuck");
-    backend.await_metric("instantchat_backend_slow_consumer_closes_total", 1.0).await;
+    backend
+        .await_metric(r#"instantchat_backend_disconnects_total{reason="slow_consumer"}"#, 1.0)
+        .await;
     talking.abort();
 }
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_the_room_keeps_going() {
     let config = BackendConfig { send_queue_frames: 64, ..quick() };
-    let backend = start(config).await;
+    let backend = start_backend(config).await;
     backend.create_room("slow").await;
 
     // A reader with a tiny receive window that never reads.
@@ -322,7 +324,9 @@ async fn a_client_that_stops_reading_is_closed_and_the_room_keeps_going() {
         }
     }
     assert!(saw_left, "the slow member was closed");
-    assert_eq!(backend.metric("instantchat_backend_slow_consumer_closes_total").await, 1.0);
+    backend
+        .await_metric(r#"instantchat_backend_disconnects_total{reason="slow_consumer"}"#, 1.0)
+        .await;
     assert!(seqs.iter().copied().eq(1..=seqs.len() as u64), "the fast member missed nothing");
     // And the room goes on at full speed after it.
     for _ in 0..100 {

@@ -8,11 +8,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Client, Ending, TOKEN, start, test_config};
+use common::config::BackendConfig;
+use support::{Ending, TOKEN, WAIT, WsClient, start_backend, test_config};
 
 #[tokio::test]
 async fn shutdown_sends_closing_and_1001_and_readiness_turns_503() {
-    let mut backend = start(test_config()).await;
+    let mut backend = start_backend(test_config()).await;
     backend.create_room("drain").await;
     let (mut a, _) = backend.member("drain", "a").await;
     // This one never reads: its connection outlives the others a little, so
@@ -57,16 +58,16 @@ async fn sigterm_closes_clients_with_1001_and_the_process_exits() {
             break (field("public"), field("control"));
         }
     };
-    let control =
-        backend::control_client::ControlClient::new(control.to_string(), TOKEN, support::WAIT, 1);
+    let control = control_client::ControlClient::new(control.to_string(), TOKEN, support::WAIT, 1);
     control
         .request(common::control::RequestBody::CreateRoom {
             name: "sigterm".into(),
             password_hash: None,
+            owner_key_hash: None,
         })
         .await
         .unwrap();
-    let mut member = Client::connect(&format!("ws://{public}/ws/sigterm")).await;
+    let mut member = WsClient::connect(&format!("ws://{public}/ws/sigterm")).await;
     member.join("m").await;
 
     let started = Instant::now();
@@ -85,22 +86,43 @@ async fn sigterm_closes_clients_with_1001_and_the_process_exits() {
     for _ in lines {}
 }
 
+/// Starts the backend binary with `env` and `args`, expects it to refuse to
+/// start, and returns what it said on stderr.
+fn refused_start(env: &[(&str, &str)], args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_backend"))
+        .env("INSTANTCHAT_CONTROL_TOKEN", TOKEN)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the backend started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn bad_config_stops_start_up_naming_the_key() {
-    let output = Command::new(env!("CARGO_BIN_EXE_backend"))
-        .env("INSTANTCHAT_CONTROL_TOKEN", TOKEN)
-        .env("INSTANTCHAT_MAX_MESSAGES", "many")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("max_messages"), "{stderr}");
+    let said = refused_start(&[("INSTANTCHAT_MAX_MESSAGES", "many")], &[]);
+    assert!(said.contains("max_messages"), "{said}");
+    let said = refused_start(&[("INSTANTCHAT_MAX_MESAGES", "5")], &[]);
+    assert!(said.contains("max_mesages"), "{said}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_backend"))
-        .env("INSTANTCHAT_CONTROL_TOKEN", TOKEN)
-        .env("INSTANTCHAT_MAX_MESAGES", "5")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("max_mesages"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backend.toml");
+    std::fs::write(&file, "max_messages = 0\n").unwrap();
+    let said = refused_start(&[], &["--config".as_ref(), file.as_os_str()]);
+    assert!(said.contains("max_messages"), "{said}");
+    let said = refused_start(&[], &["--config".as_ref(), "/nonexistent/backend.toml".as_ref()]);
+    assert!(said.contains("cannot read config file /nonexistent/backend.toml"), "{said}");
+}
+
+/// `run` checks its config itself: a caller that skipped loading through
+/// `startup::load_config` (a test, the one-process fleet) gets the same
+/// clear error instead of a backend with no room for messages.
+#[tokio::test]
+async fn run_refuses_a_bad_config_naming_the_key() {
+    let listeners = backend::Listeners::bind_loopback().await.unwrap();
+    let config = BackendConfig { max_messages: 0, ..listeners.configure(test_config()).unwrap() };
+    let run = backend::run(listeners, config, std::future::pending());
+    let error = tokio::time::timeout(WAIT, run).await.expect("run returns").unwrap_err();
+    assert!(format!("{error:#}").contains("max_messages"), "{error:#}");
 }

@@ -16,10 +16,13 @@
 use bincode::{Decode, Encode};
 use subtle::ConstantTimeEq;
 
-use crate::ws::{ChatMessage, Member};
+use crate::ws::{ChatMessage, LinkPreview, Member, VoteCounts};
 
-/// Largest control frame, in bytes, unless configured otherwise.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+/// Largest control frame, in bytes, unless configured otherwise. A room's
+/// snapshot travels in one frame ([`RequestBody::ImportRoom`]): 1000 messages
+/// of 4000 four-byte characters are 16 MB, so the limit leaves room for that
+/// and its members. Only authenticated peers may send frames this long.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 << 20;
 /// What the first frame starts with; the token follows.
 pub const AUTH_MAGIC: &[u8] = b"instantchat-control/1\n";
 /// The server's answer to a good token.
@@ -81,6 +84,9 @@ pub enum RequestBody {
     CreateRoom {
         name: String,
         password_hash: Option<String>,
+        /// SHA-256 of the owner key aux-srv handed the creator; `None` = no
+        /// owner. Ignored when the room exists already.
+        owner_key_hash: Option<[u8; 32]>,
     },
     LookupRoom {
         name: String,
@@ -120,6 +126,107 @@ pub enum RequestBody {
     Drain {
         draining: bool,
     },
+    /// Moving a room, step 1 (source): stop taking writes for `ttl_ms`. The
+    /// room unfreezes by itself when that passes without `CompleteMove`.
+    FreezeRoom {
+        name: String,
+        ttl_ms: u64,
+    },
+    /// Step 2 (source): everything the room is; only while frozen.
+    ExportRoom {
+        name: String,
+    },
+    /// Step 3 (target): hold the room as a *pending import*, invisible to
+    /// clients and to `ListRooms`, until `CommitImport` or `AbortImport`.
+    ImportRoom {
+        snapshot: Box<RoomSnapshot>,
+        /// The source backend's id and process `instance` (kept to settle
+        /// an import aux-srv left unsettled).
+        from: String,
+        from_instance: u64,
+    },
+    /// Step 4 (source), the point of no return: if the room is still frozen,
+    /// close its members with `closing moved` and keep a tombstone "moved to
+    /// `to`"; refused if the freeze ran out (the room may have taken writes).
+    CompleteMove {
+        name: String,
+        epoch: u64,
+        to: String,
+    },
+    /// Step 5 (target): the pending import becomes the live room.
+    CommitImport {
+        name: String,
+        epoch: u64,
+    },
+    /// Undo step 1 (source): take writes again.
+    AbortMove {
+        name: String,
+    },
+    /// Undo step 3 (target): forget the pending import.
+    AbortImport {
+        name: String,
+        epoch: u64,
+    },
+    /// Where this backend stands on a room: live (frozen?), moved away,
+    /// pending import, or unknown.
+    MoveStatus {
+        name: String,
+    },
+    /// aux-srv finished the evacuation this backend asked for (its load
+    /// report's `evacuate`): what is left cannot move; stop waiting.
+    EvacuationDone {
+        moved: u32,
+        failed: u32,
+    },
+    /// An owner's act over HTTP, authorised by the room's owner key.
+    OwnerAct {
+        room: String,
+        owner_key: String,
+        act: OwnerAct,
+    },
+    /// The reported messages of every room, most reported first.
+    ListReports {
+        limit: u32,
+    },
+    /// Adds (or renews) the fleet-wide IP bans in `set`, lifts those in
+    /// `lift`; answers every ban the backend then holds.
+    Bans {
+        set: Vec<IpBan>,
+        lift: Vec<String>,
+    },
+}
+
+/// What an owner does over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum OwnerAct {
+    Topic { text: String },
+    Delete { seq: u64 },
+}
+
+/// A fleet-wide ban of one client address.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct IpBan {
+    /// The address as text (`203.0.113.7`, `2001:db8::1`).
+    pub ip: String,
+    /// Milliseconds until it ends (relative: the two clocks need not agree).
+    pub remaining_ms: u64,
+    pub reason: Option<String>,
+}
+
+/// A reported message, with how often and when it was reported.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ReportRecord {
+    pub room: String,
+    pub seq: u64,
+    /// Empty when the message was deleted since.
+    pub text: String,
+    pub from_nick: String,
+    pub count: u32,
+    /// Milliseconds since the Unix epoch.
+    pub first_ms: u64,
+    pub last_ms: u64,
+    /// The latest reasons given (a few, most recent last).
+    pub reasons: Vec<String>,
 }
 
 impl RequestBody {
@@ -135,6 +242,18 @@ impl RequestBody {
             RequestBody::PostMessage { .. } => "post_message",
             RequestBody::ReadMessages { .. } => "read_messages",
             RequestBody::Drain { .. } => "drain",
+            RequestBody::OwnerAct { .. } => "owner_act",
+            RequestBody::ListReports { .. } => "list_reports",
+            RequestBody::Bans { .. } => "bans",
+            RequestBody::FreezeRoom { .. } => "freeze_room",
+            RequestBody::ExportRoom { .. } => "export_room",
+            RequestBody::ImportRoom { .. } => "import_room",
+            RequestBody::CompleteMove { .. } => "complete_move",
+            RequestBody::CommitImport { .. } => "commit_import",
+            RequestBody::AbortMove { .. } => "abort_move",
+            RequestBody::AbortImport { .. } => "abort_import",
+            RequestBody::MoveStatus { .. } => "move_status",
+            RequestBody::EvacuationDone { .. } => "evacuation_done",
         }
     }
 }
@@ -147,16 +266,60 @@ pub struct Response {
 
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub enum ResponseBody {
-    Created { room: RoomInfo, created: bool },
+    Created {
+        room: RoomInfo,
+        created: bool,
+    },
     Room(Option<RoomInfo>),
-    Rooms { rooms: Vec<RoomInfo>, next_after: Option<String> },
+    Rooms {
+        rooms: Vec<RoomInfo>,
+        next_after: Option<String>,
+    },
     Load(LoadReport),
-    Deleted { existed: bool },
-    Announced { rooms: u32 },
-    Posted { message: MessageRecord },
-    Messages { messages: Vec<MessageRecord>, last_seq: u64 },
-    Drained { draining: bool },
-    Error { code: ErrorCode, message: String },
+    Deleted {
+        existed: bool,
+    },
+    Announced {
+        rooms: u32,
+    },
+    Posted {
+        message: MessageRecord,
+    },
+    Messages {
+        messages: Vec<MessageRecord>,
+        last_seq: u64,
+    },
+    Drained {
+        draining: bool,
+    },
+    /// The owner act was done.
+    OwnerDone,
+    Reports {
+        reports: Vec<ReportRecord>,
+    },
+    Bans {
+        bans: Vec<IpBan>,
+    },
+    /// `FreezeRoom`, `AbortMove`, `CompleteMove`, `CommitImport`,
+    /// `ImportRoom` (pending), `AbortImport`: the room as it stands now.
+    Moving {
+        room: RoomInfo,
+    },
+    Exported {
+        snapshot: Box<RoomSnapshot>,
+    },
+    /// Where the room stands, and the answering backend's process
+    /// `instance` (a restarted source lost what it held).
+    MoveStatus {
+        state: MoveState,
+        instance: u64,
+    },
+    /// `EvacuationDone` taken note of.
+    Ack,
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 // f64 fields keep LoadReport from being Eq; equality of responses is still
@@ -173,6 +336,13 @@ pub enum ErrorCode {
     WrongPassword,
     TooLarge,
     Internal,
+    /// The owner key is wrong, or the room has no owner.
+    NotOwner,
+    /// The room is frozen for a move: writes wait until it is over.
+    Moving,
+    /// A move step that no longer fits the room's state (the freeze ran out,
+    /// another epoch, a live room where an import was to go).
+    MoveConflict,
 }
 
 impl ErrorCode {
@@ -187,6 +357,9 @@ impl ErrorCode {
             ErrorCode::WrongPassword => "wrong_password",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Internal => "internal",
+            ErrorCode::NotOwner => "not_owner",
+            ErrorCode::Moving => "room_moving",
+            ErrorCode::MoveConflict => "move_conflict",
         }
     }
 }
@@ -226,6 +399,80 @@ pub struct LoadReport {
     /// False when removals older than the backend remembers were asked for:
     /// the caller should list all rooms again.
     pub removed_complete: bool,
+    /// Rooms frozen for a move right now.
+    pub frozen_rooms: u32,
+    /// The backend is shutting down and asks aux-srv to move its rooms
+    /// elsewhere first (`evacuate_on_shutdown`).
+    pub evacuate: bool,
+    /// Imports not committed nor aborted yet (aux-srv resolves old ones).
+    pub pending_imports: Vec<PendingImport>,
+}
+
+/// An import waiting for `CommitImport` or `AbortImport`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct PendingImport {
+    pub name: String,
+    pub epoch: u64,
+    /// The source backend's id and its `instance` at the import.
+    pub from: String,
+    pub from_instance: u64,
+    pub age_ms: u64,
+}
+
+/// Where one backend stands on a room ([`RequestBody::MoveStatus`]).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum MoveState {
+    Live {
+        epoch: u64,
+        frozen: bool,
+    },
+    /// Moved away (a tombstone, kept for a while).
+    Moved {
+        epoch: u64,
+        to: String,
+    },
+    Pending {
+        epoch: u64,
+        from: String,
+    },
+    Unknown,
+}
+
+/// A member as a room remembers it, by token (`join {reclaim}`).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct MemberRecord {
+    pub token: String,
+    pub id: u64,
+    pub nick: String,
+    /// How long ago it left; `None` while it was connected.
+    pub gone_ms: Option<u64>,
+}
+
+/// Everything a room is, as it moves from one backend to another. Times are
+/// ages (milliseconds before the export), since the two processes share no
+/// clock.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RoomSnapshot {
+    /// As its creator typed it.
+    pub name: String,
+    pub key: String,
+    pub epoch: u64,
+    pub password_hash: Option<String>,
+    /// The seq the next message gets (the ring may be empty).
+    pub next_seq: u64,
+    /// The ring buffer, oldest first, with edits, deletions, client ids and
+    /// previews.
+    pub messages: Vec<MessageRecord>,
+    pub next_member_id: u64,
+    pub members: Vec<MemberRecord>,
+    /// How long the room has had no members (`None`: it has members).
+    pub empty_ms: Option<u64>,
+    /// How long ago its last message came (`None`: never).
+    pub last_message_ms: Option<u64>,
+    /// What later features keep per room (owner key hash, topic, settings,
+    /// votes, bans…), by name, each in its own encoding: a backend that does
+    /// not know a name keeps the bytes and passes them on.
+    pub extensions: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -251,6 +498,10 @@ pub struct MessageRecord {
     pub client_id: Option<String>,
     pub edited: bool,
     pub deleted: bool,
+    pub preview: Option<Box<LinkPreview>>,
+    /// Vote counts (0 and 0 when nobody voted).
+    pub up: u32,
+    pub down: u32,
 }
 
 impl From<&ChatMessage> for MessageRecord {
@@ -266,6 +517,9 @@ impl From<&ChatMessage> for MessageRecord {
             client_id: m.client_id.clone(),
             edited: m.edited,
             deleted: m.deleted,
+            preview: m.preview.clone(),
+            up: m.votes.map_or(0, |v| v.up),
+            down: m.votes.map_or(0, |v| v.down),
         }
     }
 }
@@ -282,6 +536,8 @@ impl From<MessageRecord> for ChatMessage {
             client_id: r.client_id,
             edited: r.edited,
             deleted: r.deleted,
+            preview: r.preview,
+            votes: VoteCounts { up: r.up, down: r.down }.non_zero(),
         }
     }
 }
@@ -304,7 +560,11 @@ mod tests {
     fn requests_round_trip() {
         let req = Request {
             id: 42,
-            body: RequestBody::CreateRoom { name: "Café".into(), password_hash: None },
+            body: RequestBody::CreateRoom {
+                name: "Café".into(),
+                password_hash: None,
+                owner_key_hash: Some([7; 32]),
+            },
         };
         assert_eq!(decode::<Request>(&encode(&req)).unwrap(), req);
         let resp = Response {

@@ -13,12 +13,18 @@
 //!   (defaults < TOML file < `INSTANTCHAT_*` environment).
 //! - [`password`]: the slow salted hash protecting rooms with a password.
 //! - [`net`]: trusted proxies and `X-Forwarded-For`, token-bucket rate limits.
+//! - [`defences`]: pure parts of the automatic defences (failure back-off,
+//!   spam repeats, rate surges); [`pow`]: the proof-of-work join challenge.
 //! - [`http_error`]: the JSON error body every HTTP service answers with.
+//! - [`owner_key`]: room owner keys, their hash and constant-time check.
 
 pub mod config;
 pub mod control;
+pub mod defences;
 pub mod http_error;
 pub mod names;
 pub mod net;
+pub mod owner_key;
 pub mod password;
+pub mod pow;
 pub mod ws;

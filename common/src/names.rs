@@ -18,25 +18,43 @@ pub const NICK_MAX_CHARS: usize = 32;
 pub const RESERVED_ROOM_WORDS: &[&str] =
     &["api", "ws", "files", "static", "admin", "metrics", "livez", "readyz", "healthz"];
 
-/// Names of the files in `web/` (a test in aux-srv keeps this list in step with
-/// the folder), plus the well-known paths browsers and crawlers ask for.
+/// The files of `web/`, the folder aux-srv (and nginx) serve at `/{file}`:
+/// a room of one of these names could never be reached, the file would win.
+/// A test in aux-srv (`static_files::web_folder`) keeps this list equal to the
+/// folder, both ways: a file added there must be added here, and a name stays
+/// reserved only while a file of that name is served.
 pub const WEB_FILE_NAMES: &[&str] = &[
-    "index.html",
-    "room.html",
+    "alerts.js",
     "app.js",
-    "home.js",
-    "room.js",
-    "draw.js",
+    "composer.js",
     "connection.js",
-    "messages.js",
-    "people.js",
-    "style.css",
-    "favicon.ico",
+    "draw.js",
     "favicon.svg",
+    "home.js",
+    "index.html",
+    "messages.js",
+    "owner.js",
+    "pacing.js",
+    "people.js",
+    "preview.js",
+    "pow.js",
     "robots.txt",
-    "manifest.json",
-    ".well-known",
+    "room.html",
+    "room.js",
+    "search.js",
+    "style.css",
+    "votes.js",
 ];
+
+/// Paths browsers and crawlers ask for whether or not the site has them.
+pub const WELL_KNOWN_PATHS: &[&str] = &["favicon.ico", "manifest.json", ".well-known"];
+
+/// True when a room key names something the services serve themselves.
+pub fn is_reserved_room_key(key: &str) -> bool {
+    RESERVED_ROOM_WORDS.contains(&key)
+        || WEB_FILE_NAMES.contains(&key)
+        || WELL_KNOWN_PATHS.contains(&key)
+}
 
 const RESERVED_NICKS: &[&str] = &["system", "admin"];
 
@@ -87,7 +105,7 @@ impl RoomName {
             return Err(NameError::RoomCharacters);
         }
         let key = room_key(&display);
-        if RESERVED_ROOM_WORDS.contains(&key.as_str()) || WEB_FILE_NAMES.contains(&key.as_str()) {
+        if is_reserved_room_key(&key) {
             return Err(NameError::RoomReserved);
         }
         Ok(Self { display, key })
@@ -147,9 +165,48 @@ fn is_forbidden_in_nick(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt):
+/// characters a renderer shows as nothing, such as zero-width spaces and
+/// joiners, variation selectors, soft hyphens, tags and Hangul fillers.
+const DEFAULT_IGNORABLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+fn is_default_ignorable(c: char) -> bool {
+    DEFAULT_IGNORABLE.iter().any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// The form a nickname is compared in against the reserved ones: NFKC (so
+/// fullwidth `ａｄｍｉｎ` and other compatibility look-alikes become `admin`),
+/// without the characters that render as nothing (`admin` + a zero-width
+/// space), lowercased, and in NFKC again (lowercasing can decompose).
+pub fn nick_fold(nick: &str) -> String {
+    if nick.is_ascii() {
+        return nick.to_ascii_lowercase();
+    }
+    let visible: String = nick.nfkc().filter(|&c| !is_default_ignorable(c)).collect();
+    visible.to_lowercase().nfkc().collect()
+}
+
 /// Validates a nickname: trimmed, NFC, 1–32 characters, no control
-/// characters, not `system` or `admin` (in any case). `Ok(None)` means the
-/// client left it empty and should get a random one.
+/// characters, not `system` or `admin` (compared after [`nick_fold`]).
+/// `Ok(None)` means the client left it empty and should get a random one.
 pub fn parse_nick(raw: &str) -> Result<Option<String>, NameError> {
     let nick = nfc(raw.trim());
     if nick.is_empty() {
@@ -161,7 +218,7 @@ pub fn parse_nick(raw: &str) -> Result<Option<String>, NameError> {
     if nick.chars().any(is_forbidden_in_nick) {
         return Err(NameError::NickCharacters);
     }
-    if RESERVED_NICKS.contains(&room_key(&nick).as_str()) {
+    if RESERVED_NICKS.contains(&nick_fold(&nick).as_str()) {
         return Err(NameError::NickReserved);
     }
     Ok(Some(nick))
@@ -283,6 +340,11 @@ mod tests {
         assert_eq!(RoomName::parse("healthz"), Err(NameError::RoomReserved));
         assert_eq!(RoomName::parse("Index.HTML"), Err(NameError::RoomReserved));
         assert_eq!(RoomName::parse("style.css"), Err(NameError::RoomReserved));
+        assert_eq!(RoomName::parse("favicon.ico"), Err(NameError::RoomReserved));
+        // The browser tests' node project is not served, so its names are free.
+        for free in ["package.json", "package-lock.json", "tests", "node_modules"] {
+            assert!(RoomName::parse(free).is_ok(), "{free}");
+        }
         assert!(RoomName::parse("apis").is_ok());
         assert!(RoomName::parse("my-api").is_ok());
         assert_eq!(NameError::RoomReserved.code(), "reserved_room_name");
@@ -313,6 +375,36 @@ mod tests {
         assert_eq!(parse_nick("systems"), Ok(Some("systems".into())));
         assert_eq!(parse_nick("<b>x</b>"), Ok(Some("<b>x</b>".into())), "markup is text");
         assert_eq!(parse_required_nick(""), Err(NameError::NickLength));
+    }
+
+    /// Look-alikes of the reserved nicks are refused; names that merely
+    /// contain them, or are other words, are not.
+    #[test]
+    fn reserved_nicks_are_matched_after_folding() {
+        let refused = [
+            ("\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}", "fullwidth ａｄｍｉｎ"),
+            ("\u{FF21}\u{FF24}\u{FF2D}\u{FF29}\u{FF2E}", "fullwidth ＡＤＭＩＮ"),
+            ("admin\u{200B}", "zero-width space"),
+            ("ad\u{200D}min", "zero-width joiner"),
+            ("\u{FEFF}admin", "byte order mark"),
+            ("adm\u{00AD}in", "soft hyphen"),
+            ("admin\u{FE0F}", "variation selector"),
+            ("admin\u{E0041}", "tag letter"),
+            ("sys\u{2060}tem", "word joiner"),
+            ("\u{1D42C}\u{1D432}\u{1D42C}\u{1D42D}\u{1D41E}\u{1D426}", "mathematical bold"),
+            ("ＳＹＳＴＥＭ", "fullwidth capitals"),
+            ("\u{1D43}dmin", "superscript a"),
+        ];
+        for (nick, why) in refused {
+            assert_eq!(parse_nick(nick), Err(NameError::NickReserved), "{why}: {nick:?}");
+        }
+        let allowed =
+            ["admins", "sysadmin", "admin2", "ａｄｍｉｎｓ", "аdmin" /* Cyrillic а */];
+        for nick in allowed {
+            assert!(matches!(parse_nick(nick), Ok(Some(_))), "{nick:?}");
+        }
+        assert_eq!(nick_fold("ＡＤＭＩＮ\u{200B}"), "admin");
+        assert_eq!(nick_fold("Ada"), "ada");
     }
 
     #[test]

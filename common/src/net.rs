@@ -182,7 +182,7 @@ pub struct IpRateLimiter {
 }
 
 /// The address a client is counted under.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match canonical(ip) {
         v6 @ IpAddr::V6(_) => network_of(v6, 64),
         v4 => v4,

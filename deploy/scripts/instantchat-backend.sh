@@ -6,6 +6,11 @@
 #                                      add the backend to aux-srv (admin API)
 #   drain ID                           aux-srv places no new rooms there
 #   undrain ID                         undoes drain
+#   evacuate ID                        drain, then move every room to the
+#                                      other backends while people talk
+#                                      (answers when done: moved, failed)
+#   move ROOM [TO_ID]                  move one room (to the least loaded
+#                                      other backend, or TO_ID)
 #   remove ID [--wait SECS] [--force]  take it out of aux-srv (refused while
 #                                      it holds rooms: --wait retries until
 #                                      they expired, --force forgets them),
@@ -152,6 +157,30 @@ cmd_drain() { # ID true|false
     printf '%s\n' "$answer"
 }
 
+cmd_evacuate() {
+    (($# == 1)) || usage
+    check_id "$1"
+    say "evacuating $1: moving its rooms to the other backends"
+    admin POST "/admin/backends/$1/evacuate"
+    [[ "$status" == 200 ]] || die "evacuate $1 failed ($status): $answer"
+    printf '%s\n' "$answer"
+    if [[ "$answer" != *'"failed":0'* ]]; then
+        die "some rooms of $1 could not move (see above); they stay there"
+    fi
+}
+
+cmd_move() {
+    (($# >= 1 && $# <= 2)) || usage
+    local body='{}'
+    if (($# == 2)); then
+        check_id "$2"
+        body="{\"to\":\"$2\"}"
+    fi
+    admin POST "/admin/rooms/$1/move" "$body"
+    [[ "$status" == 200 ]] || die "move $1 failed ($status): $answer"
+    printf '%s\n' "$answer"
+}
+
 cmd_remove() {
     (($# >= 1)) || usage
     local id=$1 wait=0 force=false
@@ -214,6 +243,8 @@ case "$command" in
     add) cmd_add "$@" ;;
     drain) (($# == 1)) || usage; cmd_drain "$1" true ;;
     undrain) (($# == 1)) || usage; cmd_drain "$1" false ;;
+    evacuate) cmd_evacuate "$@" ;;
+    move) cmd_move "$@" ;;
     remove) cmd_remove "$@" ;;
     list)
         admin GET /admin/backends

@@ -14,6 +14,8 @@
 //! - [`serve`]: streaming a drawing with its caching and safety headers.
 //! - [`cors`]: which pages may upload. Who the client is behind trusted
 //!   proxies, and how often it may upload, is `common::net`.
+//! - [`preview`]: link previews for the backends (`POST /previews`): fetches
+//!   that never reach a non-public address, page metadata, re-encoded images.
 //! - [`metrics`], [`response`]: Prometheus metrics and answer building.
 //!
 //! The HTTP API, limits and configuration are described in `docs/FILES.md`.
@@ -22,6 +24,7 @@ pub mod cors;
 pub mod file_id;
 pub mod metrics;
 pub mod png;
+pub mod preview;
 pub mod response;
 pub mod serve;
 pub mod server;

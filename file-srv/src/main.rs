@@ -1,24 +1,14 @@
-//! The `file-srv` binary: config, logging, bind, [`file_srv::run`].
+//! The `file-srv` binary: [`startup::serve`] around [`file_srv::run`].
 
-use std::path::PathBuf;
-
-use clap::Parser;
 use common::config::FileSrvConfig;
 
-/// Stores and serves instantchat's drawings.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
-    /// TOML configuration file (environment variables INSTANTCHAT_* override it).
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-}
-
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    startup::main("file-srv", || async move {
-        let config: FileSrvConfig = startup::load_config(args.config.as_deref())?;
-        let listener = startup::bind(config.listen, "listen").await?;
-        file_srv::run(listener, config, startup::shutdown_signal()).await
-    })
+    startup::serve(
+        "file-srv",
+        "Stores and serves instantchat's drawings and link-preview images.",
+        |config: FileSrvConfig| async move {
+            let listener = startup::bind(config.listen, "listen").await?;
+            file_srv::run(listener, config, startup::shutdown_signal()).await
+        },
+    )
 }

@@ -22,6 +22,27 @@ pub const UPLOAD_RESULTS: &[&str] = &[
     "error",
 ];
 
+/// Why a preview fetch (of a page or of its image) failed: `FetchError::code`.
+pub const FETCH_FAILURES: &[&str] = &[
+    "bad_url",
+    "blocked_address",
+    "port_not_allowed",
+    "unresolved",
+    "unreachable",
+    "bad_status",
+    "too_many_redirects",
+    "wrong_type",
+    "too_large",
+    "timeout",
+];
+
+/// The `outcome`s of `instantchat_files_previews_total` besides [`FETCH_FAILURES`].
+pub const PREVIEW_OUTCOMES: &[&str] =
+    &["made", "cached", "no_title", "rate_limited", "busy", "bad_request", "unauthorized"];
+
+/// The `outcome`s of `instantchat_files_preview_images_total` besides [`FETCH_FAILURES`].
+pub const PREVIEW_IMAGE_OUTCOMES: &[&str] = &["stored", "undecodable", "error"];
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -34,6 +55,8 @@ pub struct Metrics {
     pub uploads_in_flight: IntGauge,
     pub upload_seconds: Histogram,
     pub served_bytes: IntCounter,
+    previews: IntCounterVec,
+    preview_images: IntCounterVec,
 }
 
 impl Metrics {
@@ -76,6 +99,25 @@ impl Metrics {
         let served_bytes =
             IntCounter::new("instantchat_files_served_bytes_total", "Bytes of drawings served.")?;
 
+        let previews = IntCounterVec::new(
+            Opts::new("instantchat_files_previews_total", "Link preview requests by outcome."),
+            &["outcome"],
+        )?;
+        let preview_images = IntCounterVec::new(
+            Opts::new(
+                "instantchat_files_preview_images_total",
+                "Images of link previews by outcome.",
+            ),
+            &["outcome"],
+        )?;
+        for outcome in PREVIEW_OUTCOMES.iter().chain(FETCH_FAILURES) {
+            previews.with_label_values(&[*outcome]);
+        }
+        for outcome in PREVIEW_IMAGE_OUTCOMES.iter().chain(FETCH_FAILURES) {
+            preview_images.with_label_values(&[*outcome]);
+        }
+        registry.register(Box::new(previews.clone()))?;
+        registry.register(Box::new(preview_images.clone()))?;
         for result in UPLOAD_RESULTS {
             uploads.with_label_values(&[*result]);
         }
@@ -103,11 +145,21 @@ impl Metrics {
             uploads_in_flight,
             upload_seconds,
             served_bytes,
+            previews,
+            preview_images,
         })
     }
 
     pub fn upload(&self, result: &str) {
         self.uploads.with_label_values(&[result]).inc();
+    }
+
+    pub fn preview(&self, outcome: &str) {
+        self.previews.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn preview_image(&self, outcome: &str) {
+        self.preview_images.with_label_values(&[outcome]).inc();
     }
 
     pub fn swept(&self, reason: &str, count: usize) {

@@ -151,15 +151,7 @@ fn crc_matches(typed_data: &[u8], crc: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let mut out = (data.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let crc = crc32fast::hash(&out[4..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-        out
-    }
+    use test_support::chunk;
 
     fn ihdr(width: u32, height: u32, depth: u8, colour: u8) -> Vec<u8> {
         let mut d = width.to_be_bytes().to_vec();

@@ -16,6 +16,12 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
+/// An answer built elsewhere (the listener's refusals) as this crate's body.
+pub fn full_body(body: http_body_util::Full<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    body.map_err(|never| match never {}).boxed()
+}
+
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }

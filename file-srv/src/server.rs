@@ -8,9 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use common::config::FileSrvConfig;
-use hyper::server::conn::http1;
+use http_listener::{Acceptor, request};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -19,12 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cors::Cors;
 use crate::metrics::Metrics;
+use crate::preview::Previews;
 use crate::service::{self, AppState};
 use crate::store::Store;
 use common::net::{IpRateLimiter, Rate, TrustedProxies};
 
-/// A client has this long to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-connection read buffer cap (headers; body frames are read through it).
 const MAX_BUF_BYTES: usize = 64 * 1024;
 
@@ -36,6 +35,7 @@ pub async fn run(
     config: FileSrvConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    common::config::Validate::validate(&config)?;
     let metrics = Metrics::new().context("registering metrics")?;
     let store = {
         let dir = Path::new(&config.data_dir).to_owned();
@@ -58,6 +58,7 @@ pub async fn run(
         upload_permits: Semaphore::new(config.max_concurrent_uploads),
         metrics,
         draining: AtomicBool::new(false),
+        previews: Previews::new(&config),
         config,
     });
 
@@ -69,39 +70,46 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let limits = state.config.http.clone();
+    let mut acceptor = Acceptor::new(listener, &limits, "files");
+    let body_timeout =
+        Duration::from_millis(limits.body_timeout_ms.max(state.config.upload_timeout_ms));
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Answers go out in one or a few writes; don't let Nagle hold the last one.
-                    let _ = stream.set_nodelay(true);
+            accepted = acceptor.accept() => {
+                let (peer, admission, connection) =
+                    (accepted.peer, accepted.admission(), accepted.connection);
+                let clock = accepted.stream.clock();
+                let mut builder = http_listener::http1_builder(&limits, admission);
+                builder.max_buf_size(MAX_BUF_BYTES);
+                let state = state.clone();
+                let service = service_fn(move |mut req| {
+                    let max_body = state.config.max_bytes;
+                    let refused = request::check(&mut req, admission, &clock, max_body, body_timeout);
                     let state = state.clone();
-                    let service = service_fn(move |req| service::handle(state.clone(), req, peer));
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .max_buf_size(MAX_BUF_BYTES)
-                        .serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    connections.spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    async move {
+                        match refused {
+                            Some(refused) => Ok(refused.map(crate::response::full_body)),
+                            None => service::handle(state, req, peer).await,
                         }
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+                    }
+                });
+                let conn = builder.serve_connection(TokioIo::new(accepted.stream), service);
+                let conn = graceful.watch(conn);
+                connections.spawn(async move {
+                    let _connection = connection;
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
         }
     }
 
     state.draining.store(true, Ordering::Relaxed);
-    drop(listener);
+    drop(acceptor);
     let grace = Duration::from_millis(state.config.shutdown_grace_ms);
     tracing::info!(connections = connections.len(), ?grace, "draining");
     let drained = tokio::time::timeout(grace, async {

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::cors::{Cors, Origin};
 use crate::metrics::Metrics;
+use crate::preview::{self, Previews};
 use crate::response::{ApiError, Body, empty, json, text};
 use crate::store::Store;
 use crate::{serve, upload};
@@ -30,6 +31,7 @@ pub struct AppState {
     pub upload_permits: Semaphore,
     pub metrics: Metrics,
     pub draining: AtomicBool,
+    pub previews: Previews,
 }
 
 pub async fn handle(
@@ -42,6 +44,10 @@ pub async fn handle(
     let origin = state.cors.check(req.headers());
     let (route, mut response) = match path.as_str() {
         "/files" => ("upload", upload_route(&state, req, peer, &origin).await),
+        "/previews" if method == Method::POST => {
+            ("previews", preview::route::handle(&state, req).await)
+        }
+        "/previews" => ("previews", method_not_allowed("POST")),
         _ => match path.strip_prefix("/files/") {
             Some(name) => ("file", file_route(&state, &req, name, &origin).await),
             None => ("other", other_route(&state, &method, &path)),

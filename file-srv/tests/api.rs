@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 #[tokio::test]
 async fn a_png_round_trips_byte_for_byte_with_safe_headers() {
     let root = tempfile::tempdir().unwrap();
-    let server = start(config(root.path())).await;
+    let server = start_files(files_config(root.path())).await;
     let drawing = png(300, 200, 7);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
 
@@ -68,7 +68,7 @@ async fn a_png_round_trips_byte_for_byte_with_safe_headers() {
     assert!(cached.body.is_empty());
     assert_eq!(cached.header("etag"), Some(format!("\"{id}\"").as_str()));
 
-    let with_query = get(server.addr, &format!("/files/{id}.png?v=2")).await;
+    let with_query = raw_get(server.addr, &format!("/files/{id}.png?v=2")).await;
     assert_eq!((with_query.status, with_query.body.len()), (200, drawing.len()));
     server.stop().await;
 }
@@ -76,7 +76,7 @@ async fn a_png_round_trips_byte_for_byte_with_safe_headers() {
 #[tokio::test]
 async fn the_same_drawing_twice_is_stored_once() {
     let root = tempfile::tempdir().unwrap();
-    let server = start(config(root.path())).await;
+    let server = start_files(files_config(root.path())).await;
     let drawing = png(64, 64, 1);
     let first = upload(server.addr, &drawing).await;
     let second = upload(server.addr, &drawing).await;
@@ -93,7 +93,7 @@ async fn the_same_drawing_twice_is_stored_once() {
 }
 
 /// Asserts a refusal and that nothing was stored, not even a temp file.
-fn assert_refused(server: &Server, reply: &Reply, status: u16, code: &str) {
+fn assert_refused(server: &TestFiles, reply: &RawReply, status: u16, code: &str) {
     assert_eq!(reply.status, status, "{code}: {:?}", String::from_utf8_lossy(&reply.body));
     assert_eq!(reply.error_code(), code);
     assert!(server.stored().is_empty(), "{code}: stored {:?}", server.stored());
@@ -103,7 +103,7 @@ fn assert_refused(server: &Server, reply: &Reply, status: u16, code: &str) {
 #[tokio::test]
 async fn oversize_bodies_are_refused() {
     let root = tempfile::tempdir().unwrap();
-    let server = start(config(root.path())).await;
+    let server = start_files(files_config(root.path())).await;
     let big = png(800, 700, 3); // a real PNG, 560 KB > 512 KiB
     assert!(big.len() > 512 * 1024);
 
@@ -158,15 +158,15 @@ async fn oversize_bodies_are_refused() {
 
     // One byte over a smaller limit, one byte under it.
     server.stop().await;
-    let mut cfg = config(root.path());
+    let mut cfg = files_config(root.path());
     let small = png(40, 40, 9);
     cfg.max_bytes = small.len() - 1;
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
     assert_refused(&server, &post_png(server.addr, &small).await, 413, "too_large");
-    let mut cfg = config(root.path());
+    let mut cfg = files_config(root.path());
     cfg.max_bytes = small.len();
     server.stop().await;
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
     upload(server.addr, &small).await;
     server.stop().await;
 }
@@ -174,7 +174,7 @@ async fn oversize_bodies_are_refused() {
 #[tokio::test]
 async fn bad_images_are_refused_and_leave_nothing() {
     let root = tempfile::tempdir().unwrap();
-    let server = start(config(root.path())).await;
+    let server = start_files(files_config(root.path())).await;
     let good = png(50, 40, 5);
 
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
@@ -241,7 +241,7 @@ async fn no_path_reaches_outside_the_data_folder() {
     let root = tempfile::tempdir().unwrap();
     let secret_text = "TOP-SECRET-CONTENT";
     std::fs::write(root.path().join("secret.txt"), secret_text).unwrap();
-    let cfg = config(root.path());
+    let cfg = files_config(root.path());
     std::fs::create_dir_all(&cfg.data_dir).unwrap();
     // A symlink that looks like a drawing, planted before start-up.
     let planted = "0123456789abcdef0123456789abcdef";
@@ -250,7 +250,7 @@ async fn no_path_reaches_outside_the_data_folder() {
         format!("{}/{planted}.png", cfg.data_dir),
     )
     .unwrap();
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
 
     let id = upload(server.addr, &png(10, 10, 0)).await;
     let bad_ids = [
@@ -272,29 +272,29 @@ async fn no_path_reaches_outside_the_data_folder() {
         &format!("/files/{id}0.png"),
     ];
     for path in bad_ids {
-        let reply = get(server.addr, path).await;
+        let reply = raw_get(server.addr, path).await;
         assert_eq!(reply.status, 400, "{path}");
         assert_eq!(reply.error_code(), "bad_file_id", "{path}");
     }
     for path in
         ["/../secret.txt", "/secret.txt", "/files/../../secret.txt/..", "/%2e%2e/secret.txt"]
     {
-        let reply = get(server.addr, path).await;
+        let reply = raw_get(server.addr, path).await;
         assert!(reply.status == 400 || reply.status == 404, "{path}: {}", reply.status);
         assert!(!String::from_utf8_lossy(&reply.body).contains(secret_text), "{path}");
     }
-    let reply = get(server.addr, &format!("/files/{planted}.png")).await;
+    let reply = raw_get(server.addr, &format!("/files/{planted}.png")).await;
     assert_eq!((reply.status, reply.error_code().as_str()), (404, "file_not_found"));
 
     // A stored drawing swapped for a symlink behind the server's back is not followed.
     let stored = server.data_dir.join(format!("{id}.png"));
     std::fs::remove_file(&stored).unwrap();
     std::os::unix::fs::symlink(root.path().join("secret.txt"), &stored).unwrap();
-    let reply = get(server.addr, &format!("/files/{id}.png")).await;
+    let reply = raw_get(server.addr, &format!("/files/{id}.png")).await;
     assert_eq!(reply.status, 404);
     assert!(!String::from_utf8_lossy(&reply.body).contains(secret_text));
 
-    let unknown = get(server.addr, "/files/ffffffffffffffffffffffffffffffff.png").await;
+    let unknown = raw_get(server.addr, "/files/ffffffffffffffffffffffffffffffff.png").await;
     assert_eq!((unknown.status, unknown.error_code().as_str()), (404, "file_not_found"));
     server.stop().await;
 }
@@ -302,9 +302,9 @@ async fn no_path_reaches_outside_the_data_folder() {
 #[tokio::test]
 async fn cors_lets_configured_origins_upload_and_no_others() {
     let root = tempfile::tempdir().unwrap();
-    let mut cfg = config(root.path());
+    let mut cfg = files_config(root.path());
     cfg.allowed_origins = vec!["http://chat.test:8080".into()];
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
     let drawing = png(8, 8, 8);
 
     let preflight = exchange(
@@ -337,7 +337,7 @@ async fn cors_lets_configured_origins_upload_and_no_others() {
     server.stop().await;
 
     // Nothing configured: the same host as the request (the local fleet's case).
-    let server = start(config(root.path())).await;
+    let server = start_files(files_config(root.path())).await;
     let same = post_with(server.addr, &other, "Origin: http://127.0.0.1:8080").await;
     assert_eq!(same.status, 201);
     assert_eq!(same.header("access-control-allow-origin"), Some("http://127.0.0.1:8080"));
@@ -349,9 +349,9 @@ async fn cors_lets_configured_origins_upload_and_no_others() {
 #[tokio::test]
 async fn a_burst_over_the_rate_limit_gets_429() {
     let root = tempfile::tempdir().unwrap();
-    let mut cfg = config(root.path());
+    let mut cfg = files_config(root.path());
     (cfg.upload_rate_per_min, cfg.upload_burst) = (2, 3);
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
     for seed in 0..3 {
         upload(server.addr, &png(4, 4, seed)).await;
     }
@@ -365,10 +365,10 @@ async fn a_burst_over_the_rate_limit_gets_429() {
     assert_eq!(spoofed.status, 429);
     server.stop().await;
 
-    let mut cfg = config(root.path());
+    let mut cfg = files_config(root.path());
     (cfg.upload_rate_per_min, cfg.upload_burst) = (2, 1);
     cfg.trusted_proxies = vec!["127.0.0.0/8".into()];
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
     let via = |ip: &str| format!("X-Forwarded-For: {ip}, 127.0.0.1");
     assert_eq!(post_with(server.addr, &png(4, 4, 10), &via("203.0.113.7")).await.status, 201);
     assert_eq!(post_with(server.addr, &png(4, 4, 11), &via("203.0.113.7")).await.status, 429);
@@ -383,10 +383,10 @@ async fn a_burst_over_the_rate_limit_gets_429() {
 #[tokio::test]
 async fn slow_and_concurrent_uploads_are_bounded() {
     let root = tempfile::tempdir().unwrap();
-    let mut cfg = config(root.path());
+    let mut cfg = files_config(root.path());
     cfg.max_concurrent_uploads = 1;
     cfg.upload_timeout_ms = 400;
-    let server = start(cfg).await;
+    let server = start_files(cfg).await;
     let drawing = png(20, 20, 0);
 
     // One upload that stalls half-way holds the only slot…
@@ -396,7 +396,7 @@ async fn slow_and_concurrent_uploads_are_bounded() {
     slow.write_all(head.as_bytes()).await.unwrap();
     slow.write_all(&drawing[..50]).await.unwrap();
     let started = Instant::now();
-    eventually("the slow upload to be in flight", Duration::from_secs(5), async || {
+    eventually_within("the slow upload to be in flight", Duration::from_secs(5), async || {
         server.metric("instantchat_files_uploads_in_flight").await == 1.0
     })
     .await;
@@ -416,9 +416,9 @@ async fn slow_and_concurrent_uploads_are_bounded() {
 #[tokio::test]
 async fn operational_endpoints_and_unknown_routes() {
     let root = tempfile::tempdir().unwrap();
-    let server = start(config(root.path())).await;
-    assert_eq!(get(server.addr, "/livez").await.status, 200);
-    assert_eq!(get(server.addr, "/readyz").await.status, 200);
+    let server = start_files(files_config(root.path())).await;
+    assert_eq!(raw_get(server.addr, "/livez").await.status, 200);
+    assert_eq!(raw_get(server.addr, "/readyz").await.status, 200);
     upload(server.addr, &png(4, 4, 0)).await;
     let metrics = server.metrics().await;
     for name in [
@@ -435,9 +435,9 @@ async fn operational_endpoints_and_unknown_routes() {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
 
-    let reply = get(server.addr, "/nope").await;
+    let reply = raw_get(server.addr, "/nope").await;
     assert_eq!((reply.status, reply.error_code().as_str()), (404, "not_found"));
-    let reply = get(server.addr, "/files").await;
+    let reply = raw_get(server.addr, "/files").await;
     assert_eq!((reply.status, reply.error_code().as_str()), (405, "method_not_allowed"));
     assert!(reply.header("allow").unwrap().contains("POST"));
     let reply = exchange(

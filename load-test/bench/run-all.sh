@@ -16,6 +16,8 @@ export BIN="${BIN:-$ROOT/target/release}"
 OUT="${OUT:-$ROOT/docs/bench}"
 FLEET="$ROOT/load-test/bench/fleet.sh"
 AUX=http://127.0.0.1:18080
+# The migrate runs call aux-srv's admin API (fleet.sh sets this token).
+MIGRATE_ADMIN="--admin http://127.0.0.1:18090 --admin-token bench-admin-token-0123456789"
 mkdir -p "$OUT"
 # One benchmark at a time on this machine: the fleet uses fixed ports, and two
 # runs would share (and skew) the CPU.
@@ -45,6 +47,8 @@ RUNS=(
   "connect|1||connect --connections 18000 --room-size 4 --no-lookup --duration 10s --workers 2"
   "aux|2||aux --concurrency 32 --duration 20s --workers 2 --sources 8"
   "aux-restart|2||aux --concurrency 32 --duration 10s --create-share 1 --workers 2 --sources 8"
+  "migrate-1000|2||migrate --members 1000 --senders 20 --rate 100 --warmup 5s --after 5s $MIGRATE_ADMIN"
+  "evacuate-2000|2||migrate --rooms 2000 --room-size 5 --every 2s --warmup 5s --after 3s --drain 5s $MIGRATE_ADMIN"
 )
 
 want() {

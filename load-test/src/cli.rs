@@ -34,6 +34,9 @@ pub enum Scenario {
     Connect(ConnectArgs),
     /// Room creations and lookups per second against aux-srv.
     Aux(AuxArgs),
+    /// Rooms moving between backends under load: the pause members see
+    /// and what is lost (one room moved, or a backend evacuated).
+    Migrate(MigrateArgs),
 }
 
 impl Scenario {
@@ -44,6 +47,7 @@ impl Scenario {
             Scenario::Idle(_) => "idle",
             Scenario::Connect(_) => "connect",
             Scenario::Aux(_) => "aux",
+            Scenario::Migrate(_) => "migrate",
         }
     }
 
@@ -54,6 +58,7 @@ impl Scenario {
             Scenario::Idle(a) => &a.common,
             Scenario::Connect(a) => &a.common,
             Scenario::Aux(a) => &a.common,
+            Scenario::Migrate(a) => &a.common,
         }
     }
 
@@ -64,6 +69,7 @@ impl Scenario {
             Scenario::Idle(a) => &mut a.common,
             Scenario::Connect(a) => &mut a.common,
             Scenario::Aux(a) => &mut a.common,
+            Scenario::Migrate(a) => &mut a.common,
         }
     }
 
@@ -75,6 +81,7 @@ impl Scenario {
             Scenario::Idle(a) => a.connections,
             Scenario::Connect(a) => a.connections,
             Scenario::Aux(_) => 0,
+            Scenario::Migrate(a) => a.members.max(a.rooms * a.room_size),
         }
     }
 }
@@ -96,6 +103,11 @@ pub struct Common {
     /// enough for the ephemeral port range.
     #[arg(long, default_value_t = 0)]
     pub sources: usize,
+    /// The first source address, by number (0 is 127.1.0.1): two runs side
+    /// by side (a storm and its bystanders) then come from different addresses.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub first_source: usize,
     /// Write the JSON report here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -256,4 +268,47 @@ mod tests {
         assert_eq!(f.members, 10);
         assert_eq!(f.common.duration, Duration::from_secs(2));
     }
+}
+
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// aux-srv's admin base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8090")]
+    pub admin: String,
+    /// aux-srv's admin token.
+    #[arg(long, env = "INSTANTCHAT_ADMIN_TOKEN", default_value = "")]
+    pub admin_token: String,
+    /// The backend the rooms start on (and that is evacuated); default the
+    /// first one aux-srv lists.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// One room: its members…
+    #[arg(long, default_value_t = 1000)]
+    pub members: usize,
+    /// …how many of them send…
+    #[arg(long, default_value_t = 20)]
+    pub senders: usize,
+    /// …and messages per second, all senders together.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Many rooms (more than 1, or with `--evacuate`): the backend is
+    /// evacuated instead of one room moved.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    #[arg(long, default_value_t = 5)]
+    pub room_size: usize,
+    /// Evacuate the backend even with one room.
+    #[arg(long)]
+    pub evacuate: bool,
+    /// Many rooms: each room's one sender sends this often.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub every: Duration,
+    /// Traffic before the move…
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// …and after it.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub after: Duration,
 }

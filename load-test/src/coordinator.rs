@@ -2,8 +2,8 @@
 //! the services' `/metrics`, starts the workers (tasks or processes), keeps
 //! them in step, shows progress, and builds the report.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{IsTerminal, Write as _};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,9 +18,10 @@ use tokio::time::Instant;
 
 use crate::cli::Scenario;
 use crate::net::{self, Http};
-use crate::procfs;
-use crate::report::{self, Inputs, Report, Restart, ServiceCost};
-use crate::stats::{Collected, Percentiles, new_histogram, now_ms};
+use crate::progress::show_progress;
+use crate::report::{self, Inputs, Report, Restart};
+use crate::services::{cost, scrape_all, services_to_watch};
+use crate::stats::{Collected, now_ms};
 use crate::worker::{
     FromWorker, Progress, RoomRef, RoomTail, ToWorker, WorkerPlan, WorkerResult, run_worker,
 };
@@ -34,9 +35,6 @@ pub enum Workers {
     Processes(PathBuf),
 }
 
-/// Backends hold at most this many connections by default (and 20,000 open
-/// files per process on this machine).
-const BACKEND_CONNECTIONS: usize = 19_000;
 const SETUP_CONCURRENCY: usize = 64;
 
 fn rooms_needed(scenario: &Scenario) -> usize {
@@ -45,7 +43,7 @@ fn rooms_needed(scenario: &Scenario) -> usize {
         Scenario::Rooms(a) => a.rooms,
         Scenario::Idle(a) => a.connections.div_ceil(a.room_size.max(1)),
         Scenario::Connect(a) => a.connections.div_ceil(a.room_size.max(1)),
-        Scenario::Aux(_) => 0,
+        Scenario::Aux(_) | Scenario::Migrate(_) => 0,
     }
 }
 
@@ -91,37 +89,7 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
 
     let rooms =
         create_rooms(&http, &common.aux, &run_id, rooms_needed(&scenario), common.quiet).await?;
-    let mut per_backend: BTreeMap<String, usize> = BTreeMap::new();
-    let members = scenario.connections();
-    for n in 0..members {
-        let room = match &scenario {
-            Scenario::Fanout(_) => 0,
-            Scenario::Rooms(a) => n / a.room_size.max(1),
-            Scenario::Idle(a) => n / a.room_size.max(1),
-            Scenario::Connect(a) => n / a.room_size.max(1),
-            Scenario::Aux(_) => break,
-        };
-        if let Some(base) = rooms.get(room).and_then(|r| net::http_base_of_ws(&r.ws_url)) {
-            *per_backend.entry(base).or_default() += 1;
-        }
-    }
-    for (backend, n) in &per_backend {
-        if *n > BACKEND_CONNECTIONS {
-            warnings.push(format!(
-                "{n} connections to {backend}: more than a backend holds by default \
-                 ({BACKEND_CONNECTIONS}, max_connections; 20,000 open files per process here)"
-            ));
-        }
-    }
-    let mut services: Vec<(String, String)> = per_backend
-        .keys()
-        .cloned()
-        .chain(common.backends.iter().map(|b| b.trim_end_matches('/').to_owned()))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|url| (url, "backend".to_owned()))
-        .collect();
-    services.push((common.aux.trim_end_matches('/').to_owned(), "aux".to_owned()));
+    let services = services_to_watch(&scenario, &rooms, &mut warnings);
     let mut pids = BTreeMap::new();
     let before = scrape_all(&http, &services, &mut pids).await;
 
@@ -146,24 +114,24 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
     };
 
     let workers = common.workers;
-    let mut ready = 0;
-    let mut connected = 0;
+    let members = scenario.connections();
     if !common.quiet && members > 0 {
         eprintln!(
             "load-test: {workers} worker(s) joining {members} member(s) to {} room(s)…",
             rooms.len()
         );
     }
-    while ready < workers {
-        match inbox.recv().await {
-            Some((_, FromWorker::Ready { connected: n })) => {
-                ready += 1;
-                connected += n;
-            }
-            Some((i, FromWorker::Failed(e))) => bail!("worker {i} failed: {e}"),
-            Some(_) => {}
-            None => bail!("the workers stopped before they were ready"),
+    let mut connected = 0;
+    let joined = gather(&mut inbox, workers, None, |_, msg| match msg {
+        FromWorker::Ready { connected: n } => {
+            connected += n;
+            true
         }
+        _ => false,
+    })
+    .await?;
+    if joined != Gathered::All {
+        bail!("the workers stopped before they were ready");
     }
     let at_ready = scrape_all(&http, &services, &mut pids).await;
     let start_ms = now_ms() + 300;
@@ -175,29 +143,26 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
         + common.drain
         + Duration::from_secs(30);
     let mut latest: BTreeMap<usize, Progress> = BTreeMap::new();
-    let mut drained = 0;
     let mut progress_shown = false;
-    while drained < workers {
-        let msg = tokio::select! {
-            msg = inbox.recv() => msg,
-            () = tokio::time::sleep_until(deadline) => {
-                warnings.push("some workers did not finish the drain in time".into());
-                break;
+    let drained = gather(&mut inbox, workers, Some(deadline), |i, msg| match msg {
+        FromWorker::Progress(p) => {
+            latest.insert(i, p);
+            if !common.quiet {
+                show_progress(&scenario, start_ms, &latest);
+                progress_shown = true;
             }
-        };
-        match msg {
-            Some((i, FromWorker::Progress(p))) => {
-                latest.insert(i, p);
-                if !common.quiet {
-                    show_progress(&scenario, start_ms, &latest);
-                    progress_shown = true;
-                }
-            }
-            Some((_, FromWorker::Drained)) => drained += 1,
-            Some((i, FromWorker::Failed(e))) => bail!("worker {i} failed: {e}"),
-            Some(_) => {}
-            None => bail!("the workers stopped before the end of the run"),
+            false
         }
+        FromWorker::Drained => true,
+        _ => false,
+    })
+    .await?;
+    match drained {
+        Gathered::All => {}
+        Gathered::TimedOut(_) => {
+            warnings.push("some workers did not finish the drain in time".into());
+        }
+        Gathered::Ended(_) => bail!("the workers stopped before the end of the run"),
     }
     if progress_shown && std::io::stderr().is_terminal() {
         eprintln!();
@@ -209,31 +174,26 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
     let mut tails: BTreeMap<usize, RoomTail> = BTreeMap::new();
     let mut sample = Vec::new();
     let mut connected_final = 0;
-    let mut done = 0;
     let close_deadline = Instant::now() + Duration::from_secs(30);
-    while done < workers {
-        let msg = tokio::select! {
-            msg = inbox.recv() => msg,
-            () = tokio::time::sleep_until(close_deadline) => {
-                warnings.push(format!("{} worker(s) sent no result", workers - done));
-                break;
-            }
-        };
-        match msg {
-            Some((_, FromWorker::Done(result))) => {
-                let WorkerResult { collected: c, tails: t, created_sample, connected } = *result;
-                collected.merge(&c);
-                report::merge_tails(&mut tails, &t);
-                sample.extend(created_sample);
-                connected_final += connected;
-                done += 1;
-            }
-            Some((i, FromWorker::Failed(e))) => bail!("worker {i} failed: {e}"),
-            Some(_) => {}
-            None => {
-                warnings.push(format!("{} worker(s) ended without a result", workers - done));
-                break;
-            }
+    let results = gather(&mut inbox, workers, Some(close_deadline), |_, msg| match msg {
+        FromWorker::Done(result) => {
+            let WorkerResult { collected: c, tails: t, created_sample, connected } = *result;
+            collected.merge(&c);
+            report::merge_tails(&mut tails, &t);
+            sample.extend(created_sample);
+            connected_final += connected;
+            true
+        }
+        _ => false,
+    })
+    .await?;
+    match results {
+        Gathered::All => {}
+        Gathered::TimedOut(done) => {
+            warnings.push(format!("{} worker(s) sent no result", workers - done));
+        }
+        Gathered::Ended(done) => {
+            warnings.push(format!("{} worker(s) ended without a result", workers - done));
         }
     }
     let connected =
@@ -262,14 +222,58 @@ pub async fn run(mut scenario: Scenario, mode: Workers) -> anyhow::Result<Report
         restart,
         warnings,
     });
+    write_outputs(&report, &common)?;
+    Ok(report)
+}
+
+/// How a phase's receiving ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Gathered {
+    /// Every worker sent what the phase waits for.
+    All,
+    /// The deadline passed with this many counted.
+    TimedOut(usize),
+    /// Every worker hung up with this many counted.
+    Ended(usize),
+}
+
+/// Receives the workers' messages until `counts` has said yes to one per
+/// worker, the deadline passes, or the workers hang up. A worker's failure
+/// ends the run.
+async fn gather(
+    inbox: &mut mpsc::UnboundedReceiver<(usize, FromWorker)>,
+    workers: usize,
+    deadline: Option<Instant>,
+    mut counts: impl FnMut(usize, FromWorker) -> bool,
+) -> anyhow::Result<Gathered> {
+    let mut counted = 0;
+    while counted < workers {
+        let msg = match deadline {
+            Some(deadline) => tokio::select! {
+                msg = inbox.recv() => msg,
+                () = tokio::time::sleep_until(deadline) => return Ok(Gathered::TimedOut(counted)),
+            },
+            None => inbox.recv().await,
+        };
+        match msg {
+            Some((i, FromWorker::Failed(e))) => bail!("worker {i} failed: {e}"),
+            Some((i, msg)) => counted += usize::from(counts(i, msg)),
+            None => return Ok(Gathered::Ended(counted)),
+        }
+    }
+    Ok(Gathered::All)
+}
+
+/// The JSON report and the plot, where the command line asked for them.
+fn write_outputs(report: &Report, common: &crate::cli::Common) -> anyhow::Result<()> {
     if let Some(path) = &common.json {
-        let json = serde_json::to_string_pretty(&report)?;
+        let json = serde_json::to_string_pretty(report)?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &common.plot {
-        crate::plot::draw(&report, path).with_context(|| format!("drawing {}", path.display()))?;
+        crate::plot::draw(report, path).with_context(|| format!("drawing {}", path.display()))?;
     }
-    Ok(report)
+    Ok(())
 }
 
 async fn create_rooms(
@@ -304,53 +308,6 @@ async fn create_rooms(
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("setting up rooms via {aux}"))
-}
-
-type Scrape = BTreeMap<String, std::collections::HashMap<String, f64>>;
-
-/// Name of the finer CPU figure read from `/proc` for local services.
-const PROC_CPU: &str = "procfs_cpu_seconds";
-
-/// Each service's `/metrics`, plus its CPU seconds from `/proc` when it
-/// runs here (found once per service and remembered in `pids`).
-async fn scrape_all(
-    http: &Http,
-    services: &[(String, String)],
-    pids: &mut BTreeMap<String, Option<u32>>,
-) -> Scrape {
-    let mut out = BTreeMap::new();
-    for (url, _) in services {
-        if let Ok(mut metrics) = http.scrape(url).await {
-            let pid = *pids
-                .entry(url.clone())
-                .or_insert_with(|| procfs::port_of(url).and_then(procfs::pid_listening_on));
-            if let Some(cpu) = pid.and_then(procfs::cpu_seconds) {
-                metrics.insert(PROC_CPU.into(), cpu);
-            }
-            out.insert(url.clone(), metrics);
-        }
-    }
-    out
-}
-
-fn cost(url: &str, role: &str, before: &Scrape, ready: &Scrape, after: &Scrape) -> ServiceCost {
-    let get = |s: &Scrape, name: &str| s.get(url).and_then(|m| m.get(name)).copied().unwrap_or(0.0);
-    let has_proc =
-        [ready, after].iter().all(|s| s.get(url).is_some_and(|m| m.contains_key(PROC_CPU)));
-    let cpu = if has_proc { PROC_CPU } else { "process_cpu_seconds_total" };
-    ServiceCost {
-        url: url.to_owned(),
-        role: role.to_owned(),
-        cpu_seconds: (get(after, cpu) - get(ready, cpu)).max(0.0),
-        cpu_source: if has_proc { "procfs" } else { "metrics" }.into(),
-        rss_before_bytes: get(before, "process_resident_memory_bytes") as u64,
-        rss_ready_bytes: get(ready, "process_resident_memory_bytes") as u64,
-        rss_after_bytes: get(after, "process_resident_memory_bytes") as u64,
-        connections: get(after, "instantchat_backend_connections") as u64,
-        delivered_frames: (get(after, "instantchat_backend_messages_delivered_total")
-            - get(ready, "instantchat_backend_messages_delivered_total"))
-        .max(0.0) as u64,
-    }
 }
 
 /// Starts one worker; returns where to send it commands.
@@ -421,62 +378,6 @@ async fn start_worker(
         }
     }
     Ok(to_worker)
-}
-
-fn show_progress(scenario: &Scenario, start_ms: u64, latest: &BTreeMap<usize, Progress>) {
-    let elapsed = now_ms().saturating_sub(start_ms) as f64 / 1000.0;
-    let total = scenario.common().duration.as_secs_f64();
-    let connected: u64 = latest.values().map(|p| p.connected).sum();
-    let mut line = format!("[{elapsed:>5.1}s/{total:.0}s]");
-    if scenario.connections() > 0 {
-        line.push_str(&format!(" conns {connected}"));
-    }
-    let mut names: BTreeSet<&String> = BTreeSet::new();
-    for p in latest.values() {
-        names.extend(p.last_second.keys());
-    }
-    for name in names {
-        let mut h = new_histogram();
-        for p in latest.values() {
-            if let Some(d) = p.last_second.get(name) {
-                d.add_to(&mut h);
-            }
-        }
-        let pct = Percentiles::of(&h);
-        if pct.count == 0 {
-            continue;
-        }
-        line.push_str(&format!(
-            " | {name} {}/s p50 {:.1}ms p99 {:.1}ms",
-            report::thousands(pct.count as f64),
-            pct.p50_ms,
-            pct.p99_ms
-        ));
-    }
-    let counter =
-        |k: &str| latest.values().map(|p| p.counters.get(k).copied().unwrap_or(0)).sum::<u64>();
-    let prefixed = |pre: &str| {
-        latest
-            .values()
-            .flat_map(|p| p.counters.iter())
-            .filter(|(k, _)| k.starts_with(pre))
-            .map(|(_, v)| v)
-            .sum::<u64>()
-    };
-    let lost = counter("lost.gaps");
-    let errors =
-        prefixed("error.") + prefixed("http.") + prefixed("join_failed.") + prefixed("close.");
-    line.push_str(&format!(" | lost {lost} errors {errors}"));
-    if lost > 0 {
-        line.push_str("  <-- LOSS");
-    }
-    let mut err = std::io::stderr();
-    if err.is_terminal() {
-        let _ = write!(err, "\r{line:<150}");
-    } else {
-        let _ = writeln!(err, "{line}");
-    }
-    let _ = err.flush();
 }
 
 /// Runs the restart command, then times aux-srv until it is ready and finds

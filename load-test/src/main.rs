@@ -25,9 +25,36 @@ fn main() -> std::process::ExitCode {
         };
     }
     let Some(scenario) = cli.scenario else {
-        eprintln!("load-test: name a scenario: fanout, rooms, idle, connect or aux (see --help)");
+        eprintln!(
+            "load-test: name a scenario: fanout, rooms, idle, connect, aux or migrate (see --help)"
+        );
         return std::process::ExitCode::FAILURE;
     };
+    if let load_test::cli::Scenario::Migrate(args) = &scenario {
+        return match runtime.block_on(load_test::migrate::run(args)) {
+            Ok(report) => {
+                print!("{}", report.table());
+                if let Some(path) = &args.common.json {
+                    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+                    if let Err(e) = std::fs::write(path, json) {
+                        eprintln!("load-test: cannot write {}: {e}", path.display());
+                    }
+                }
+                if report.lost > 0 || report.duplicates > 0 {
+                    eprintln!(
+                        "\n!!! LOST {} MESSAGE(S), {} DUPLICATE(S) !!!\n",
+                        report.lost, report.duplicates
+                    );
+                    return std::process::ExitCode::from(2);
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("load-test: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let mode = if scenario.common().workers > 1 {
         match std::env::current_exe() {
             Ok(exe) => Workers::Processes(exe),

@@ -184,6 +184,7 @@ async fn member_setup(plan: &WorkerPlan) -> anyhow::Result<MemberSetup> {
     let mut addrs = HashMap::new();
     let mut specs = Vec::new();
     let workers = plan.workers.max(1);
+    let first_source = plan.scenario.common().first_source;
     let (storm, storm_rate, in_flight) = match &plan.scenario {
         Scenario::Connect(a) => (true, a.rate / workers as f64, a.in_flight),
         other => (false, 0.0, other.common().connect_concurrency),
@@ -205,6 +206,7 @@ async fn member_setup(plan: &WorkerPlan) -> anyhow::Result<MemberSetup> {
             Scenario::Idle(a) => (n / a.room_size.max(1), SendPlan::Quiet),
             Scenario::Connect(a) => (n / a.room_size.max(1), SendPlan::Quiet),
             Scenario::Aux(_) => unreachable!("aux has no members"),
+            Scenario::Migrate(_) => unreachable!("migrate runs outside the coordinator"),
         };
         let room_ref = plan.rooms.get(room).context("fewer rooms than the plan needs")?;
         let addr = match addrs.get(&room_ref.ws_url) {
@@ -222,7 +224,7 @@ async fn member_setup(plan: &WorkerPlan) -> anyhow::Result<MemberSetup> {
             room_name: room_ref.name.clone(),
             ws_url: room_ref.ws_url.clone(),
             addr,
-            source: Some(net::source_addr(n % plan.sources.max(1))),
+            source: Some(net::source_addr(first_source + n % plan.sources.max(1))),
             send,
         });
     }
@@ -239,7 +241,7 @@ async fn run_members(
     let stats = Collector::default();
     let ctx = MemberCtx {
         stats: stats.clone(),
-        http: Http::new(Some(net::source_addr(plan.index)), 64),
+        http: Http::new(Some(net::source_addr(common.first_source + plan.index)), 64),
         aux: common.aux.clone(),
         lookup: !common.no_lookup,
         filler: "x".repeat(common.text_bytes),

@@ -2,95 +2,25 @@
 //! process (two backends and aux-srv on 127.0.0.1:0): the report must be
 //! produced — table, JSON, plot — with nothing lost.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use clap::Parser;
-use common::config::{AuxConfig, BackendConfig, BackendEntry, PlacementBudgets};
+use common::config::AuxConfig;
 use load_test::cli::{Cli, Scenario};
 use load_test::{Report, Workers};
-use tokio::net::TcpListener;
+use test_support::TestFleet;
 
-const TOKEN: &str = "load-test-control-token-0123456789";
-
-struct Fleet {
-    aux: SocketAddr,
-    backends: Vec<SocketAddr>,
-    stop: tokio_util::sync::CancellationToken,
-}
-
-async fn start_fleet() -> Fleet {
-    let stop = tokio_util::sync::CancellationToken::new();
-    let mut entries = Vec::new();
-    let mut backends = Vec::new();
-    for id in ["b1", "b2"] {
-        let listeners = backend::Listeners::bind_loopback().await.unwrap();
-        let config = listeners
-            .configure(BackendConfig {
-                id: id.into(),
-                control_token: TOKEN.into(),
-                shutdown_grace_ms: 200,
-                ..BackendConfig::default()
-            })
-            .unwrap();
-        let (p, c) = (config.listen, config.control_listen);
-        let stopped = stop.clone();
-        tokio::spawn(backend::run(listeners, config, async move { stopped.cancelled().await }));
-        entries.push(BackendEntry { id: id.into(), control_addr: c.to_string(), public_url: None });
-        backends.push(p);
-    }
-    let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let aux = public.local_addr().unwrap();
-    let config = AuxConfig {
-        listen: aux,
-        admin_listen: admin.local_addr().unwrap(),
-        backends: entries,
-        control_token: TOKEN.into(),
-        web_root: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
+/// Two backends and aux-srv, with room creation as fast as the runs need.
+async fn start_fleet() -> TestFleet {
+    TestFleet::start_with(&["b1", "b2"], |config| AuxConfig {
         poll_interval_ms: 200,
         room_create_per_minute: 1_000_000,
         room_create_burst: 100_000,
-        shutdown_drain_ms: 0,
-        placement: PlacementBudgets {
-            cpu_cores: 1.0e9,
-            memory_bytes: u64::MAX / 2,
-            ..PlacementBudgets::default()
-        },
-        ..AuxConfig::default()
-    };
-    let stopped = stop.clone();
-    tokio::spawn(aux_srv::run(aux_srv::Listeners { public, admin }, config, async move {
-        stopped.cancelled().await
-    }));
-    let fleet = Fleet { aux, backends, stop };
-    // Readiness has no event to await: poll it with a deadline.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ok = tokio::net::TcpStream::connect(fleet.aux).await.is_ok()
-            && reqwest_like_get(&format!("http://{}/readyz", fleet.aux)).await == Some(200);
-        if ok {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "aux-srv never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    fleet
+        ..config
+    })
+    .await
 }
 
-async fn reqwest_like_get(url: &str) -> Option<u16> {
-    let http = load_test::net::Http::new(None, 1);
-    http.call(http::Method::GET, url, "").await.ok().map(|(s, _)| s.as_u16())
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-fn scenario(fleet: &Fleet, dir: &std::path::Path, args: &[&str]) -> Scenario {
-    let aux = format!("http://{}", fleet.aux);
+fn scenario(fleet: &TestFleet, dir: &std::path::Path, args: &[&str]) -> Scenario {
+    let aux = fleet.aux.url("");
     let json = dir.join("report.json");
     let plot = dir.join("plot.svg");
     let mut argv = vec!["load-test"];
@@ -110,7 +40,7 @@ fn scenario(fleet: &Fleet, dir: &std::path::Path, args: &[&str]) -> Scenario {
 }
 
 /// Runs a scenario and checks what every run must give.
-async fn run_clean(fleet: &Fleet, args: &[&str], mode: Workers) -> Report {
+async fn run_clean(fleet: &TestFleet, args: &[&str], mode: Workers) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let report = load_test::run(scenario(fleet, dir.path(), args), mode).await.unwrap();
     let table = report.table();
@@ -124,7 +54,7 @@ async fn run_clean(fleet: &Fleet, args: &[&str], mode: Workers) -> Report {
     let svg = std::fs::read_to_string(dir.path().join("plot.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("per second"), "not an SVG plot");
     for b in &fleet.backends {
-        let url = format!("http://{b}");
+        let url = format!("http://{}", b.public);
         if let Some(cost) = report.services.iter().find(|s| s.url == url) {
             assert_eq!(cost.role, "backend");
             assert!(cost.rss_after_bytes > 0, "{table}");

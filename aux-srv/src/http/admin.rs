@@ -11,6 +11,10 @@
 //! | `GET /admin/rooms?after=KEY&limit=N` | rooms of every backend, by key, paged |
 //! | `DELETE /admin/rooms/{room}` | delete a room (its members get `closing room_deleted`) |
 //! | `POST /admin/announce` `{"text"}` | a notice to every room on every backend |
+//! | `GET /admin/reports`, `GET`/`POST /admin/bans`, `DELETE /admin/bans/{ip}` | moderation (`moderation.rs`) |
+//!
+//! Moving rooms (`/admin/rooms/{room}/move`, `/admin/backends/{id}/evacuate`,
+//! `/admin/rebalance`) is in `admin_moves.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +34,9 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 use crate::directory::{Lookup, RoomError};
 use crate::fleet::Backend;
+use crate::http::admin_moves;
 use crate::http::api::room_error;
+use crate::http::moderation;
 use crate::http::respond::{self, ApiError, Resp, percent_decode, query_param};
 
 /// Most rooms one admin page lists.
@@ -100,6 +106,26 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Routed {
             ("/admin/rooms/{room}", delete_room(app, &room).await)
         }
         (Method::POST, ["admin", "announce"]) => ("/admin/announce", announce(app, req).await),
+        (Method::GET, ["admin", "reports"]) => {
+            ("/admin/reports", moderation::list_reports(app, &req).await)
+        }
+        (Method::GET, ["admin", "bans"]) => ("/admin/bans", Ok(moderation::list_bans(app))),
+        (Method::POST, ["admin", "bans"]) => ("/admin/bans", moderation::add_ban(app, req).await),
+        (Method::DELETE, ["admin", "bans", ip]) => {
+            let ip = ip.to_string();
+            ("/admin/bans/{ip}", moderation::lift_ban(app, &ip).await)
+        }
+        (Method::POST, ["admin", "rooms", room, "move"]) => {
+            let room = room.to_string();
+            ("/admin/rooms/{room}/move", admin_moves::move_room(app, &room, req).await)
+        }
+        (Method::POST, ["admin", "backends", id, "evacuate"]) => {
+            let id = id.to_string();
+            ("/admin/backends/{id}/evacuate", admin_moves::evacuate(app, &id).await)
+        }
+        (Method::POST, ["admin", "rebalance"]) => {
+            ("/admin/rebalance", admin_moves::rebalance(app, req).await)
+        }
         _ => ("admin_other", Err(ApiError::not_found())),
     }
 }
@@ -138,16 +164,19 @@ fn backend_json(app: &App, b: &Backend) -> Value {
         "reported_secs_ago": s.reported_at.map(|t| t.elapsed().as_secs_f64()),
         "down_secs": s.down_since.map(|t| t.elapsed().as_secs()),
         "last_error": s.last_error,
+        "frozen_rooms": s.report.as_ref().map_or(0, |r| r.frozen_rooms),
+        "evacuating": app.moves.is_evacuating(&b.id),
     })
 }
 
 fn list_backends(app: &App) -> Resp {
     let backends: Vec<Value> = app.fleet.all().iter().map(|b| backend_json(app, b)).collect();
-    respond::json(StatusCode::OK, &json!({ "backends": backends }))
+    let moves = admin_moves::in_progress(app);
+    respond::json(StatusCode::OK, &json!({ "backends": backends, "moves": moves }))
 }
 
 async fn add_backend(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiError> {
-    let body = respond::read_body(req.into_body(), app.config.max_body_bytes).await?;
+    let body = respond::read_body(req, app.config.max_body_bytes).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("bad_json", "Send {\"id\", \"control_addr\"}."));
     }
@@ -215,7 +244,7 @@ async fn drain(app: &App, id: &str, req: Request<Incoming>) -> Result<Resp, ApiE
     let backend = app.fleet.get(id).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "backend_not_found", "No backend with this id.")
     })?;
-    let body = respond::read_body(req.into_body(), app.config.max_body_bytes).await?;
+    let body = respond::read_body(req, app.config.max_body_bytes).await?;
     let DrainBody { draining } = respond::parse_json(&body)?;
     backend.set_admin_drained(draining);
     let acknowledged = match app.call(&backend, RequestBody::Drain { draining }).await {
@@ -328,7 +357,7 @@ struct AnnounceBody {
 }
 
 async fn announce(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
-    let body = respond::read_body(req.into_body(), app.config.max_body_bytes).await?;
+    let body = respond::read_body(req, app.config.max_body_bytes).await?;
     let AnnounceBody { text } = respond::parse_json(&body)?;
     let text = text.trim().to_owned();
     if text.is_empty() || text.chars().count() > MAX_ANNOUNCE_CHARS {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::control::{ErrorCode, MAX_READ_PAGE, RequestBody, ResponseBody};
 use common::names::{self, RoomName};
@@ -29,6 +29,9 @@ pub struct RoomAnswer {
     pub files_url: String,
     pub created: bool,
     pub has_password: bool,
+    /// Only in the `201` that created the room: the key of its owners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_key: Option<String>,
 }
 
 fn answer(app: &App, found: &Found, created: bool) -> Result<RoomAnswer, ApiError> {
@@ -39,10 +42,11 @@ fn answer(app: &App, found: &Found, created: bool) -> Result<RoomAnswer, ApiErro
         files_url: app.config.files_url.trim_end_matches('/').to_owned(),
         created,
         has_password: found.room.has_password,
+        owner_key: None,
     })
 }
 
-fn parse_room(raw: &str) -> Result<RoomName, ApiError> {
+pub(crate) fn parse_room(raw: &str) -> Result<RoomName, ApiError> {
     let decoded = percent_decode(raw).ok_or_else(|| {
         ApiError::bad_request("bad_room_name", "The room name is not valid UTF-8.")
     })?;
@@ -65,6 +69,7 @@ pub fn room_error(e: RoomError) -> ApiError {
             ApiError::rate_limited(wait, "Too many new rooms from your address; try again later.")
         }
         RoomError::BadPassword => ApiError::bad_request("bad_password", e.to_string()),
+        RoomError::PasswordsBusy => ApiError::rate_limited(Duration::from_secs(1), e.to_string()),
         RoomError::Refused { code: ErrorCode::Internal, .. } => {
             ApiError::new(StatusCode::BAD_GATEWAY, "internal", "The chat server failed; try again.")
         }
@@ -74,7 +79,7 @@ pub fn room_error(e: RoomError) -> ApiError {
     }
 }
 
-fn lookup_error(lookup: Lookup) -> ApiError {
+pub(crate) fn lookup_error(lookup: Lookup) -> ApiError {
     match lookup {
         Lookup::NotFound => room_error(RoomError::NotFound),
         _ => room_error(RoomError::Unavailable),
@@ -114,11 +119,12 @@ pub async fn open_or_create(
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     let name = parse_room(raw)?;
-    let body = respond::read_body(req.into_body(), app.config.max_body_bytes).await?;
+    let body = respond::read_body(req, app.config.max_body_bytes).await?;
     let body: PutBody = respond::parse_json(&body)?;
     match app.open_or_create(&name, password_of(body.password), ip).await.map_err(room_error)? {
-        Opened::Created(found) => {
-            Ok(respond::json(StatusCode::CREATED, &answer(app, &found, true)?))
+        Opened::Created(found, owner_key) => {
+            let answer = RoomAnswer { owner_key: Some(owner_key), ..answer(app, &found, true)? };
+            Ok(respond::json(StatusCode::CREATED, &answer))
         }
         Opened::Existing(found) => Ok(respond::json(StatusCode::OK, &answer(app, &found, false)?)),
     }
@@ -129,13 +135,14 @@ pub async fn create_only(
     req: Request<Incoming>,
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
-    let body = respond::read_body(req.into_body(), app.config.max_body_bytes).await?;
+    let body = respond::read_body(req, app.config.max_body_bytes).await?;
     let body: PostBody = respond::parse_json(&body)?;
     let name =
         RoomName::parse(&body.name).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     match app.open_or_create(&name, password_of(body.password), ip).await.map_err(room_error)? {
-        Opened::Created(found) => {
-            Ok(respond::json(StatusCode::CREATED, &answer(app, &found, true)?))
+        Opened::Created(found, owner_key) => {
+            let answer = RoomAnswer { owner_key: Some(owner_key), ..answer(app, &found, true)? };
+            Ok(respond::json(StatusCode::CREATED, &answer))
         }
         Opened::Existing(found) => {
             let suggestions = app.suggestions(&name).await;
@@ -168,7 +175,7 @@ fn wants_text(req: &Request<Incoming>) -> bool {
 
 /// Maps a backend's answer about a room; `NotFound` also drops the room
 /// from the map.
-fn refused(app: &App, found: &Found, code: ErrorCode, message: String) -> ApiError {
+pub(crate) fn refused(app: &App, found: &Found, code: ErrorCode, message: String) -> ApiError {
     if code == ErrorCode::NotFound {
         app.rooms.forget(&found.room.key, &found.backend.id, Some(found.room.epoch));
         return room_error(RoomError::NotFound);
@@ -184,6 +191,28 @@ fn refused(app: &App, found: &Found, code: ErrorCode, message: String) -> ApiErr
         }
         _ => room_error(RoomError::Refused { code, message }),
     }
+}
+
+/// 429 `too_many_attempts` while `ip` or the room owes a wait for wrong
+/// passwords ([`crate::http::attempts`]).
+fn password_wait(app: &App, ip: IpAddr, found: &Found) -> Result<(), ApiError> {
+    app.password_attempts.check(ip, &found.room.key).inspect_err(|_| {
+        app.metrics.rate_limited.with_label_values(&["password_attempts"]).inc();
+    })
+}
+
+/// [`refused`], counting a wrong password against `ip` and the room.
+fn refused_password(
+    app: &App,
+    found: &Found,
+    code: ErrorCode,
+    message: String,
+    ip: IpAddr,
+) -> ApiError {
+    if code == ErrorCode::WrongPassword {
+        app.password_attempts.failed(ip, &found.room.key);
+    }
+    refused(app, found, code, message)
 }
 
 pub async fn read_messages(
@@ -211,20 +240,26 @@ pub async fn read_messages(
     // Each password costs the backend a slow hash check: guessing is
     // limited like posting.
     if password.is_some() {
-        if let Err(wait) = app.post_limit.check(ip, Instant::now()) {
-            app.metrics.rate_limited.with_label_values(&["http_post"]).inc();
-            return Err(ApiError::rate_limited(wait, "Too many password attempts; slow down."));
-        }
+        limit_posts(app, ip, "Too many password attempts; slow down.")?;
     }
     let found = match app.find(&name).await {
         Lookup::Found(found) => found,
         other => return Err(lookup_error(other)),
     };
+    let guessing = password.is_some();
+    if guessing {
+        password_wait(app, ip, &found)?;
+    }
     let body = RequestBody::ReadMessages { room: found.room.name.clone(), after, limit, password };
     let (messages, last_seq) = match app.call(&found.backend, body).await {
-        Ok(ResponseBody::Messages { messages, last_seq }) => (messages, last_seq),
+        Ok(ResponseBody::Messages { messages, last_seq }) => {
+            if guessing {
+                app.password_attempts.succeeded(ip);
+            }
+            (messages, last_seq)
+        }
         Ok(ResponseBody::Error { code, message }) => {
-            return Err(refused(app, &found, code, message));
+            return Err(refused_password(app, &found, code, message, ip));
         }
         _ => return Err(room_error(RoomError::Unavailable)),
     };
@@ -276,6 +311,15 @@ struct PostMessageBody {
     client_id: Option<String>,
 }
 
+/// Takes one from `ip`'s posting budget (posts, password guesses, owner
+/// acts: each costs a backend real work), or refuses with `message`.
+pub(super) fn limit_posts(app: &App, ip: IpAddr, message: &str) -> Result<(), ApiError> {
+    app.post_limit.check(ip, Instant::now()).map_err(|wait| {
+        app.metrics.rate_limited.with_label_values(&["http_post"]).inc();
+        ApiError::rate_limited(wait, message)
+    })
+}
+
 pub async fn post_message(
     app: &App,
     raw: &str,
@@ -283,13 +327,7 @@ pub async fn post_message(
     ip: IpAddr,
 ) -> Result<Resp, ApiError> {
     let name = parse_room(raw)?;
-    if let Err(wait) = app.post_limit.check(ip, Instant::now()) {
-        app.metrics.rate_limited.with_label_values(&["http_post"]).inc();
-        return Err(ApiError::rate_limited(
-            wait,
-            "Too many messages from your address; slow down.",
-        ));
-    }
+    limit_posts(app, ip, "Too many messages from your address; slow down.")?;
     let password = room_password(&req);
     let is_text = req
         .headers()
@@ -297,7 +335,7 @@ pub async fn post_message(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("text/plain"));
     let query_nick = query_param(req.uri().query(), "nick");
-    let bytes = respond::read_body(req.into_body(), app.config.max_body_bytes).await?;
+    let bytes = respond::read_body(req, app.config.max_body_bytes).await?;
     let body: PostMessageBody = if is_text {
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_request("bad_request", "The text is not UTF-8."))?;
@@ -323,6 +361,10 @@ pub async fn post_message(
     };
     // A client id makes the post safe to repeat if an answer is lost.
     let client_id = body.client_id.or_else(|| Some(format!("http-{:016x}", rand::random::<u64>())));
+    let guessing = password.is_some();
+    if guessing {
+        password_wait(app, ip, &found)?;
+    }
     let request = RequestBody::PostMessage {
         room: found.room.name.clone(),
         nick,
@@ -331,11 +373,18 @@ pub async fn post_message(
         client_id,
     };
     match app.call(&found.backend, request).await {
-        Ok(ResponseBody::Posted { message }) => Ok(respond::json(
-            StatusCode::CREATED,
-            &json!({ "seq": message.seq, "ts": message.ts, "nick": message.from_nick }),
-        )),
-        Ok(ResponseBody::Error { code, message }) => Err(refused(app, &found, code, message)),
+        Ok(ResponseBody::Posted { message }) => {
+            if guessing {
+                app.password_attempts.succeeded(ip);
+            }
+            Ok(respond::json(
+                StatusCode::CREATED,
+                &json!({ "seq": message.seq, "ts": message.ts, "nick": message.from_nick }),
+            ))
+        }
+        Ok(ResponseBody::Error { code, message }) => {
+            Err(refused_password(app, &found, code, message, ip))
+        }
         _ => Err(room_error(RoomError::Unavailable)),
     }
 }
@@ -357,6 +406,8 @@ mod tests {
             client_id: None,
             edited: false,
             deleted: false,
+            preview: None,
+            votes: None,
         };
         let line = text_line(&m, "http://f").unwrap();
         assert_eq!(

@@ -2,7 +2,11 @@
 //! the admin one. hyper 1.x, HTTP/1.1.
 
 pub mod admin;
+pub mod admin_moves;
 pub mod api;
+pub mod attempts;
+pub mod moderation;
+pub mod owner;
 pub mod public;
 pub mod respond;
 pub mod server;

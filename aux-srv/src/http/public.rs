@@ -10,9 +10,9 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::api;
 use crate::http::respond::{self, ApiError, Resp};
 use crate::http::static_files;
+use crate::http::{api, owner};
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let started = Instant::now();
@@ -71,6 +71,26 @@ async fn route(app: &Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> (&'s
                 },
             )
         }
+        ["api", "rooms", room, "topic"] => {
+            let room = room.to_string();
+            (
+                "/api/rooms/{room}/topic",
+                match method {
+                    Method::PUT => owner::set_topic(app, &room, req, ip).await,
+                    _ => Err(ApiError::method_not_allowed()),
+                },
+            )
+        }
+        ["api", "rooms", room, "messages", seq] => {
+            let (room, seq) = (room.to_string(), seq.to_string());
+            (
+                "/api/rooms/{room}/messages/{seq}",
+                match method {
+                    Method::DELETE => owner::delete_message(app, &room, &seq, &req, ip).await,
+                    _ => Err(ApiError::method_not_allowed()),
+                },
+            )
+        }
         ["api", ..] => ("/api/other", Err(ApiError::not_found())),
         ["static", rest @ ..] if get => {
             let decoded: Option<Vec<String>> =
@@ -99,19 +119,56 @@ async fn route(app: &Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> (&'s
         _ => ("other", Err(ApiError::not_found())),
     };
     let (route, result) = result;
-    (route, result.unwrap_or_else(ApiError::into_response))
+    let mut resp = result.unwrap_or_else(ApiError::into_response);
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = match route {
+            "/api/rooms" => "POST",
+            "/api/rooms/{room}" => "GET, HEAD, PUT",
+            "/api/rooms/{room}/messages" => "GET, HEAD, POST",
+            "/api/rooms/{room}/topic" => "PUT",
+            "/api/rooms/{room}/messages/{seq}" => "DELETE",
+            _ => "GET, HEAD",
+        };
+        resp.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    }
+    (route, resp)
 }
 
 async fn page(app: &App, file: &str, req: &Request<Incoming>) -> Resp {
     let path = std::path::Path::new(&app.config.web_root).join(file);
     match static_files::serve(&path, req.headers()).await {
-        Some(resp) => resp,
+        Some(mut resp) => {
+            if let Ok(csp) = http::HeaderValue::from_str(&image_policy(&app.config.files_url)) {
+                resp.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, csp);
+            }
+            resp
+        }
         None => {
             tracing::warn!(file = %path.display(), "web page missing from web_root");
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "This page is not installed.")
                 .into_response()
         }
     }
+}
+
+/// The room page's image sources, sent as a header beside the page's own
+/// `<meta>` policy (a browser enforces both): images come from the page's
+/// origin, `data:`/`blob:` (the drawing canvas) and file-srv — drawings and
+/// link-preview images — and from nowhere else, so a preview never makes
+/// the browser load anything from the linked site. The meta policy cannot
+/// name file-srv's origin: only aux-srv's config knows it.
+pub fn image_policy(files_url: &str) -> String {
+    let origin = files_url
+        .split_once("://")
+        .map(|(scheme, rest)| (scheme, rest.split(['/', '?', '#']).next().unwrap_or("")))
+        .filter(|(scheme, host)| {
+            matches!(*scheme, "http" | "https")
+                && !host.is_empty()
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .map(|(scheme, host)| format!(" {scheme}://{host}"))
+        .unwrap_or_default();
+    format!("img-src 'self' data: blob:{origin}")
 }
 
 fn readyz(app: &App) -> Resp {
@@ -128,4 +185,24 @@ fn readyz(app: &App) -> Resp {
         status,
         &json!({ "status": state, "backends": backends.len(), "backends_up": up, "rooms_known": app.rooms.len() }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_policy;
+
+    #[test]
+    fn images_come_from_the_page_and_file_srv_only() {
+        let base = "img-src 'self' data: blob:";
+        assert_eq!(image_policy("http://127.0.0.1:8085"), format!("{base} http://127.0.0.1:8085"));
+        assert_eq!(
+            image_policy("https://files.example/base/?x#y"),
+            format!("{base} https://files.example")
+        );
+        assert_eq!(image_policy("http://[::1]:9/"), format!("{base} http://[::1]:9"));
+        // Anything that is not a plain origin adds no source at all.
+        for odd in ["ftp://x", "http://", "https://a b", "http://a;script-src *", "files"] {
+            assert_eq!(image_policy(odd), base, "{odd}");
+        }
+    }
 }

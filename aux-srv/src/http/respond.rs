@@ -6,8 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::http_error::ErrorBody;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use http_listener::request::BodyError;
 use hyper::body::Incoming;
 use serde::Serialize;
 
@@ -70,6 +71,7 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Nothing here.")
     }
 
+    /// 405; the router adds the `Allow` header of the route.
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed here.")
     }
@@ -103,19 +105,22 @@ impl ApiError {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("The request body is larger than {limit} bytes."),
-            ))
-        }
-        Err(_) => Err(ApiError::bad_request("bad_request", "The request body could not be read.")),
-    }
+/// Reads the whole body, refusing more than `limit` bytes with 413 and a
+/// body not in by its deadline (`http.body_timeout_ms`) with 408.
+pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    http_listener::request::read_body(req, limit).await.map_err(|e| {
+        let status = match e {
+            BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Broken => StatusCode::BAD_REQUEST,
+        };
+        let code = match e {
+            BodyError::TooLarge(_) => "too_large",
+            BodyError::Timeout => "request_timeout",
+            BodyError::Broken => "bad_request",
+        };
+        ApiError::new(status, code, e.to_string())
+    })
 }
 
 /// Parses a JSON body; an empty body is `{}`.

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_listener::{Acceptor, request};
 use hyper::Request;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
@@ -28,32 +28,41 @@ where
 {
     let connections = TaskTracker::new();
     let shutdown = app.shutdown.clone();
+    let limits = app.config.http.clone();
+    let mut acceptor = Acceptor::new(listener, &limits, "aux");
     loop {
-        let (stream, peer) = tokio::select! {
+        let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors, usually: give others a moment.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = acceptor.accept() => accepted,
         };
-        let _ = stream.set_nodelay(true);
+        let (peer, admission, connection) =
+            (accepted.peer, accepted.admission(), accepted.connection);
+        let clock = accepted.stream.clock();
         let app = app.clone();
         let handler = handler.clone();
         let shutdown = shutdown.clone();
+        let builder = http_listener::http1_builder(&limits, admission);
+        let body_timeout = Duration::from_millis(limits.body_timeout_ms);
         connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let response = handler(app.clone(), req, peer);
-                async move { Ok::<_, Infallible>(response.await) }
+            let _connection = connection;
+            let service = service_fn(move |mut req| {
+                let refused = request::check(
+                    &mut req,
+                    admission,
+                    &clock,
+                    app.config.max_body_bytes,
+                    body_timeout,
+                );
+                let response = refused.is_none().then(|| handler(app.clone(), req, peer));
+                async move {
+                    Ok::<_, Infallible>(match (refused, response) {
+                        (Some(refused), _) => refused,
+                        (None, Some(response)) => response.await,
+                        (None, None) => unreachable!("a request is refused or handled"),
+                    })
+                }
             });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(15))
-                .serve_connection(TokioIo::new(stream), service);
+            let conn = builder.serve_connection(TokioIo::new(accepted.stream), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -64,7 +73,7 @@ where
             }
         });
     }
-    drop(listener);
+    drop(acceptor);
     connections.close();
     let grace = Duration::from_millis(app.config.shutdown_grace_ms);
     if tokio::time::timeout(grace, connections.wait()).await.is_err() {

@@ -89,6 +89,19 @@ pub struct AuxConfig {
     pub shutdown_grace_ms: u64,
     /// How the load report of a backend turns into its placement score.
     pub placement: PlacementBudgets,
+    /// How long a moving room stays frozen on its source at most: if the
+    /// move is neither completed nor aborted by then (aux-srv died), the
+    /// room takes writes again by itself. At most 60000.
+    pub move_freeze_ms: u64,
+    /// Rooms moved at once by an evacuation or a rebalance.
+    pub move_concurrency: usize,
+    /// `[http]`: connection and request-time bounds of the HTTP listeners (public and admin).
+    pub http: super::HttpLimits,
+    /// `[password_checks]`: room-password hashes at once, and the wait for one.
+    pub password_checks: super::PasswordChecks,
+    /// `[password_attempts]`: growing waits after wrong room passwords
+    /// (`X-Room-Password` on the messages API).
+    pub password_attempts: super::PasswordAttempts,
 }
 
 impl Default for AuxConfig {
@@ -115,6 +128,11 @@ impl Default for AuxConfig {
             shutdown_drain_ms: 1_000,
             shutdown_grace_ms: 5_000,
             placement: PlacementBudgets::default(),
+            move_freeze_ms: 10_000,
+            move_concurrency: 16,
+            http: super::HttpLimits::default(),
+            password_checks: super::PasswordChecks::default(),
+            password_attempts: super::PasswordAttempts::default(),
         }
     }
 }
@@ -136,6 +154,9 @@ fn is_host_port(addr: &str) -> bool {
 
 impl Validate for AuxConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
+        self.password_checks.validate()?;
+        self.password_attempts.validate()?;
         if self.control_token.len() < 16 {
             return Err(ConfigError::new(
                 "control_token",
@@ -172,6 +193,8 @@ impl Validate for AuxConfig {
             ("http_post_burst", u64::from(self.http_post_burst)),
             ("placement.memory_bytes", self.placement.memory_bytes),
             ("placement.rooms", self.placement.rooms),
+            ("move_freeze_ms", self.move_freeze_ms),
+            ("move_concurrency", self.move_concurrency as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -191,6 +214,9 @@ impl Validate for AuxConfig {
                 "shutdown_grace_ms"
             };
             return Err(ConfigError::new(key, "must be at most 600000 (10 minutes)"));
+        }
+        if self.move_freeze_ms > 60_000 {
+            return Err(ConfigError::new("move_freeze_ms", "must be at most 60000"));
         }
         if self.control_pool_size > 256 {
             return Err(ConfigError::new("control_pool_size", "must be at most 256"));

@@ -53,8 +53,17 @@ pub struct BackendConfig {
     pub join_timeout_ms: u64,
     /// Messages one `history` request may return.
     pub history_page_max: usize,
+    /// Votes a room holds over all its kept messages (one per member per
+    /// message); a new vote beyond it is refused with `too_many_votes`.
+    pub max_votes_per_room: usize,
     /// Longest a shutdown waits for clients to take their close frames.
     pub shutdown_grace_ms: u64,
+    /// On SIGTERM, first ask aux-srv (through the next load report) to move
+    /// every room to the other backends, and wait for that up to
+    /// `evacuate_timeout_ms`; only rooms that could not move are closed.
+    pub evacuate_on_shutdown: bool,
+    /// Longest a shutdown waits for its rooms to move away.
+    pub evacuate_timeout_ms: u64,
     /// Largest control-protocol frame.
     pub control_max_frame_bytes: usize,
     /// tungstenite's read buffer per connection (its 128 KiB default is far
@@ -64,6 +73,27 @@ pub struct BackendConfig {
     /// frames go out in fragments of half this, and a connection's write
     /// buffer stays below about one and a half times it.
     pub ws_write_buffer_bytes: usize,
+    /// file-srv's base URL as this backend reaches it (`http://127.0.0.1:8085`):
+    /// the first http(s) link of each message gets a preview from its
+    /// `POST /previews`. Empty: no previews.
+    pub preview_url: String,
+    /// Sent as `Authorization: Bearer` to `POST /previews` (file-srv's
+    /// `preview_token`); empty sends none.
+    pub preview_token: String,
+    /// Previews asked for at once; links posted while all are busy get none.
+    pub preview_max_concurrent: usize,
+    /// Peers (CIDRs or addresses, e.g. nginx) whose `X-Forwarded-For` is
+    /// believed when telling file-srv who posted a link.
+    pub trusted_proxies: Vec<String>,
+    /// `[http]`: connection and request-time bounds of the HTTP listener (public listener; until a websocket upgrade).
+    pub http: super::HttpLimits,
+    /// `[password_checks]`: room-password hashes at once, and the wait for one.
+    pub password_checks: super::PasswordChecks,
+    /// `[defences]`: automatic defences against abuse (join and connection
+    /// limits per address, spam repeats, automatic slow mode, proof of work).
+    pub defences: super::Defences,
+    /// `[password_attempts]`: growing waits after wrong room passwords.
+    pub password_attempts: super::PasswordAttempts,
 }
 
 impl Default for BackendConfig {
@@ -90,16 +120,36 @@ impl Default for BackendConfig {
             idle_timeout_ms: 75_000,
             join_timeout_ms: 10_000,
             history_page_max: 200,
+            max_votes_per_room: 20_000,
             shutdown_grace_ms: 5_000,
+            evacuate_on_shutdown: true,
+            evacuate_timeout_ms: 20_000,
             control_max_frame_bytes: crate::control::DEFAULT_MAX_FRAME_BYTES,
             ws_read_buffer_bytes: 1024,
             ws_write_buffer_bytes: 4 * 1024,
+            preview_url: String::new(),
+            preview_token: String::new(),
+            preview_max_concurrent: 16,
+            trusted_proxies: Vec::new(),
+            // A join storm holds many handshakes at once from each of a load
+            // generator's (or a NAT's) few addresses.
+            http: super::HttpLimits {
+                max_connections_per_ip: 1024,
+                ..super::HttpLimits::default()
+            },
+            password_checks: super::PasswordChecks::default(),
+            defences: super::Defences::default(),
+            password_attempts: super::PasswordAttempts::default(),
         }
     }
 }
 
 impl Validate for BackendConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
+        self.password_checks.validate()?;
+        self.defences.validate()?;
+        self.password_attempts.validate()?;
         let positive = [
             ("max_messages", self.max_messages as u64),
             ("room_idle_secs", self.room_idle_secs),
@@ -114,7 +164,9 @@ impl Validate for BackendConfig {
             ("ping_interval_ms", self.ping_interval_ms),
             ("join_timeout_ms", self.join_timeout_ms),
             ("history_page_max", self.history_page_max as u64),
+            ("max_votes_per_room", self.max_votes_per_room as u64),
             ("ws_read_buffer_bytes", self.ws_read_buffer_bytes as u64),
+            ("preview_max_concurrent", self.preview_max_concurrent as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -142,6 +194,9 @@ impl Validate for BackendConfig {
         if self.max_frame_bytes < 256 {
             return Err(ConfigError::new("max_frame_bytes", "must be at least 256"));
         }
+        if self.evacuate_timeout_ms > 600_000 {
+            return Err(ConfigError::new("evacuate_timeout_ms", "must be at most 600000"));
+        }
         if self.control_max_frame_bytes < 4096 {
             return Err(ConfigError::new("control_max_frame_bytes", "must be at least 4096"));
         }
@@ -153,6 +208,14 @@ impl Validate for BackendConfig {
                 ));
             }
         }
+        let preview_url = self.preview_url.as_str();
+        if !(preview_url.is_empty()
+            || preview_url.starts_with("http://")
+            || preview_url.starts_with("https://"))
+        {
+            return Err(ConfigError::new("preview_url", "must be empty or an http(s) URL"));
+        }
+        super::parse_trusted_proxies(&self.trusted_proxies)?;
         Ok(())
     }
 }

@@ -41,6 +41,34 @@ pub struct FileSrvConfig {
     pub upload_timeout_ms: u64,
     /// Longest a shutdown waits for requests in flight.
     pub shutdown_grace_ms: u64,
+    /// Link previews (`POST /previews`, called by backends): lets fetches
+    /// reach loopback, private and other non-public addresses. Only for tests
+    /// that run a site on loopback; never in production.
+    pub preview_allow_private: bool,
+    /// When set, `POST /previews` needs `Authorization: Bearer {token}` (the
+    /// backends' `preview_token`). Set it whenever anyone but the backends
+    /// can reach this listener directly.
+    pub preview_token: String,
+    /// Ports a previewed link (or a redirect) may point at.
+    pub preview_ports: Vec<u16>,
+    /// Time for one fetch (the page, or its image), redirects included.
+    pub preview_timeout_ms: u64,
+    /// Largest page, and largest image, a preview reads.
+    pub preview_max_bytes: usize,
+    /// A preview image is scaled to fit in this many pixels on each side.
+    pub preview_image_max_side: u32,
+    /// Previews (and failures) remembered, by URL…
+    pub preview_cache_entries: usize,
+    /// …for this long.
+    pub preview_cache_ttl_secs: u64,
+    /// Previews fetched per minute per room (burst: the same number)…
+    pub preview_room_per_min: u32,
+    /// …and per client address of the message's sender.
+    pub preview_ip_per_min: u32,
+    /// Previews being fetched at once; more are answered 503.
+    pub preview_max_concurrent: usize,
+    /// `[http]`: connection and request-time bounds of the HTTP listener.
+    pub http: super::HttpLimits,
 }
 
 impl Default for FileSrvConfig {
@@ -61,18 +89,38 @@ impl Default for FileSrvConfig {
             max_concurrent_uploads: 64,
             upload_timeout_ms: 30_000,
             shutdown_grace_ms: 5_000,
+            preview_allow_private: false,
+            preview_token: String::new(),
+            preview_ports: vec![80, 443],
+            preview_timeout_ms: 3_000,
+            preview_max_bytes: 512 * 1024,
+            preview_image_max_side: 400,
+            preview_cache_entries: 10_000,
+            preview_cache_ttl_secs: 3_600,
+            preview_room_per_min: 30,
+            preview_ip_per_min: 10,
+            preview_max_concurrent: 16,
+            http: super::HttpLimits::default(),
         }
     }
 }
 
 impl Validate for FileSrvConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
         let positive = [
             ("ttl_secs", self.ttl_secs),
             ("max_dimension", u64::from(self.max_dimension)),
             ("upload_rate_per_min", u64::from(self.upload_rate_per_min)),
             ("upload_burst", u64::from(self.upload_burst)),
             ("max_concurrent_uploads", self.max_concurrent_uploads as u64),
+            ("preview_timeout_ms", self.preview_timeout_ms),
+            ("preview_max_bytes", self.preview_max_bytes as u64),
+            ("preview_image_max_side", u64::from(self.preview_image_max_side)),
+            ("preview_cache_entries", self.preview_cache_entries as u64),
+            ("preview_room_per_min", u64::from(self.preview_room_per_min)),
+            ("preview_ip_per_min", u64::from(self.preview_ip_per_min)),
+            ("preview_max_concurrent", self.preview_max_concurrent as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -106,6 +154,15 @@ impl Validate for FileSrvConfig {
             }
         }
         super::parse_trusted_proxies(&self.trusted_proxies)?;
+        if self.preview_ports.is_empty() || self.preview_ports.contains(&0) {
+            return Err(ConfigError::new("preview_ports", "must list ports between 1 and 65535"));
+        }
+        if self.preview_image_max_side > self.max_dimension {
+            return Err(ConfigError::new(
+                "preview_image_max_side",
+                "must be at most max_dimension",
+            ));
+        }
         Ok(())
     }
 }
@@ -137,6 +194,8 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8085");
         assert_eq!((c.max_bytes, c.ttl_secs, c.max_dimension), (512 * 1024, 86_400, 2048));
         assert!(c.allowed_origins.is_empty() && c.trusted_proxies.is_empty());
+        assert!(!c.preview_allow_private, "previews never reach private addresses by default");
+        assert_eq!((c.preview_ports.as_slice(), c.preview_timeout_ms), (&[80, 443][..], 3_000));
     }
 
     #[test]
@@ -184,5 +243,11 @@ mod tests {
             "trusted_proxies.1"
         );
         assert_eq!(key_of(&[("INSTANTCHAT_QUOTA", "5")]), "quota", "unknown keys are named");
+        assert_eq!(key_of(&[("INSTANTCHAT_PREVIEW_PORTS", "[]")]), "preview_ports");
+        assert_eq!(key_of(&[("INSTANTCHAT_PREVIEW_TIMEOUT_MS", "0")]), "preview_timeout_ms");
+        assert_eq!(
+            key_of(&[("INSTANTCHAT_PREVIEW_IMAGE_MAX_SIDE", "4096")]),
+            "preview_image_max_side"
+        );
     }
 }

@@ -8,7 +8,9 @@
 
 mod aux;
 mod backend;
+mod defences;
 mod files;
+mod limits;
 
 use std::fmt;
 
@@ -19,7 +21,9 @@ use serde::de::DeserializeOwned;
 
 pub use aux::{AuxConfig, BackendEntry, PlacementBudgets};
 pub use backend::BackendConfig;
+pub use defences::{Defences, PasswordAttempts, PowMode};
 pub use files::FileSrvConfig;
+pub use limits::{HttpLimits, PasswordChecks};
 
 /// Prefix of the environment variables every service reads.
 pub const ENV_PREFIX: &str = "INSTANTCHAT_";

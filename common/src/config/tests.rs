@@ -92,3 +92,28 @@ fn duplicate_backends_are_refused() {
     let toml = "control_token = \"0123456789abcdef\"\nbackends = [{id = \"a\", control_addr = \"x:1\"}, {id = \"a\", control_addr = \"x:2\"}]\n";
     assert_eq!(load::<AuxConfig>(file(toml), env(&[])).unwrap_err().key, "backends.1.id");
 }
+
+#[test]
+fn defences_keys_load_and_validate() {
+    let e = env(&[
+        ("INSTANTCHAT_CONTROL_TOKEN", TOKEN),
+        ("INSTANTCHAT_DEFENCES__POW", "always"),
+        ("INSTANTCHAT_PASSWORD_ATTEMPTS__FREE_PER_IP", "2"),
+    ]);
+    let c: BackendConfig = load(file("[defences]\nrepeat_max = 5"), e).unwrap();
+    assert_eq!(c.defences.pow, PowMode::Always);
+    assert_eq!(c.defences.repeat_max, 5);
+    assert_eq!(c.password_attempts.free_per_ip, 2);
+    let with_token = env(&[("INSTANTCHAT_CONTROL_TOKEN", TOKEN)]);
+    for (toml, key) in [
+        ("[defences]\npow_bits = 0", "defences.pow_bits"),
+        ("[defences]\npow = \"sometimes\"", "defences.pow"),
+        ("[defences]\nsurge_factor = 0.5", "defences.surge_factor"),
+        ("[password_attempts]\nmax_delay_ms = 10", "password_attempts.max_delay_ms"),
+    ] {
+        let e = load::<BackendConfig>(file(toml), with_token.clone()).unwrap_err();
+        assert_eq!(e.key, key, "{toml}: {e}");
+    }
+    let aux: AuxConfig = load(file("[password_attempts]\nfree_per_room = 0"), with_token).unwrap();
+    assert_eq!(aux.password_attempts.free_per_room, 0);
+}

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -121,6 +121,13 @@ impl Origin {
         Origin { host: host.to_owned(), addr, tls: Some(ca.client_config()), local_ip: None }
     }
 
+    /// `http://{host}:{port}` (or https, trusting the CA certificates in
+    /// `ca_pem`), connecting to `addr` whatever DNS says about `host`.
+    pub fn named(host: &str, addr: SocketAddr, ca_pem: Option<&Path>) -> Origin {
+        let tls = ca_pem.map(client_config_trusting);
+        Origin { host: host.to_owned(), addr, tls, local_ip: None }
+    }
+
     /// The same origin, connecting from `ip` (another loopback address).
     pub fn from_ip(&self, ip: IpAddr) -> Origin {
         Origin { local_ip: Some(ip), ..self.clone() }
@@ -130,9 +137,15 @@ impl Origin {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
-    /// `scheme://host:port`, what a browser's Origin header says.
+    /// `scheme://host:port`, what a browser's Origin header says (without
+    /// the scheme's default port, as browsers write it).
     pub fn url(&self) -> String {
-        format!("{}://{}:{}", self.scheme(), self.host, self.addr.port())
+        let default_port = if self.tls.is_some() { 443 } else { 80 };
+        if self.addr.port() == default_port {
+            format!("{}://{}", self.scheme(), self.host)
+        } else {
+            format!("{}://{}:{}", self.scheme(), self.host, self.addr.port())
+        }
     }
 
     pub async fn connect(&self) -> io::Result<Stream> {
@@ -306,19 +319,27 @@ impl TestCa {
 
     /// A rustls client that trusts only this CA, speaking HTTP/1.1.
     pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(self.ca()).expect("read ca.pem") {
-            roots.add(cert.expect("a PEM certificate")).expect("a CA certificate");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
+        client_config_trusting(&self.ca())
     }
+}
+
+/// A rustls client that trusts only the CA certificates in the PEM file
+/// `ca_pem`, speaking HTTP/1.1.
+pub fn client_config_trusting(ca_pem: &Path) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_pem)
+        .unwrap_or_else(|e| panic!("read {}: {e}", ca_pem.display()));
+    for cert in certs {
+        roots.add(cert.expect("a PEM certificate")).expect("a CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
 }
 
 impl Default for TestCa {

@@ -8,10 +8,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use common::config::{AuxConfig, BackendConfig, BackendEntry, FileSrvConfig, PlacementBudgets};
+use common::config::{AuxConfig, BackendConfig, BackendEntry, FileSrvConfig};
+use test_support::Running;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::client::Origin;
 
@@ -146,8 +145,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Fast polls and generous limits. The CPU and memory budgets are huge
-    /// because in-process backends all report the same (test) process.
+    /// Fast polls and generous limits (test-support's `aux_config`, which
+    /// says why the placement budgets are huge).
     pub fn new(registered: usize, web_root: PathBuf) -> Settings {
         Settings {
             registered,
@@ -155,22 +154,7 @@ impl Settings {
             aux: AuxConfig {
                 control_token: CONTROL_TOKEN.into(),
                 admin_token: ADMIN_TOKEN.into(),
-                poll_interval_ms: 100,
-                backend_retry_max_ms: 300,
-                control_timeout_ms: 2_000,
-                rebuild_timeout_ms: 5_000,
-                room_create_per_minute: 100_000,
-                room_create_burst: 10_000,
-                http_post_per_minute: 100_000,
-                http_post_burst: 10_000,
-                shutdown_drain_ms: 0,
-                shutdown_grace_ms: 1_000,
-                placement: PlacementBudgets {
-                    cpu_cores: 1.0e9,
-                    memory_bytes: u64::MAX / 2,
-                    ..PlacementBudgets::default()
-                },
-                ..AuxConfig::default()
+                ..test_support::aux_config(&[])
             },
             backend: BackendConfig {
                 control_token: CONTROL_TOKEN.into(),
@@ -184,26 +168,6 @@ impl Settings {
                 ..FileSrvConfig::default()
             },
         }
-    }
-}
-
-/// One service task and the switch that stops it (as SIGTERM would).
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    fn spawn<F, Fut>(start: F) -> Running
-    where
-        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let signal = Box::pin(async move {
-            let _ = stopped.await;
-        });
-        Running { stop: Some(stop), task: tokio::spawn(start(signal)) }
     }
 }
 
@@ -246,14 +210,11 @@ impl Fleet {
     /// Stops every service (as SIGTERM would) and waits for each.
     pub async fn stop(mut self) {
         for service in &mut self.services {
-            if let Some(stop) = service.stop.take() {
-                let _ = stop.send(());
-            }
+            service.trigger();
         }
-        for service in self.services.drain(..) {
-            let result = tokio::time::timeout(crate::WAIT, service.task).await;
-            let result = result.expect("a service stops within the wait");
-            result.expect("service task").expect("service ran without error");
+        for service in &mut self.services {
+            let result = tokio::time::timeout(crate::WAIT, service.finish()).await;
+            result.expect("a service stops within the wait").expect("service ran without error");
         }
     }
 }

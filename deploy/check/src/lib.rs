@@ -16,20 +16,22 @@
 //! - [`compose`]: `.env` files, compose's `${VAR}` interpolation, and the
 //!   `INSTANTCHAT_*` environment of each compose service.
 //! - [`promql`]: the metric names a PromQL expression reads;
-//!   [`exposition`]: the metric names a `/metrics` answer holds.
+//!   [`shipped_metrics`]: the dashboards and alerts against live `/metrics`.
 //! - [`chat`]: websocket frames; [`node_exporter`]: a live node-exporter.
-//! - [`png`]: a small valid PNG to upload.
+//!
+//! What every crate's tests share (PNGs, metric parsing, polling) comes
+//! from `instantchat-test-support`. `src/bin/stack-chat.rs` uses the same
+//! clients against a running compose stack, for `deploy/test-containers.sh`.
 
 pub mod chat;
 pub mod client;
 pub mod compose;
-pub mod exposition;
 pub mod fleet;
 pub mod nginx;
 pub mod node_exporter;
 pub mod paths;
-pub mod png;
 pub mod promql;
+pub mod shipped_metrics;
 pub mod tools;
 
 use std::time::Duration;
@@ -39,14 +41,6 @@ pub const WAIT: Duration = Duration::from_secs(15);
 
 /// Polls `check` until it holds or [`WAIT`] passed (for states that no
 /// event announces, such as an nginx reload taking effect).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    test_support::eventually_within(what, WAIT, check).await;
 }

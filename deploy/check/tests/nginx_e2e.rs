@@ -2,21 +2,23 @@
 //! services: a room is created, people chat over websockets and a drawing
 //! goes up and comes back, all through nginx only, over plain HTTP and over
 //! TLS. Also: the client's address reaches the services, the live metrics
-//! pass promtool and cover every dashboard and alert, and the scale-out
-//! script adds and removes a backend while nginx runs.
+//! pass promtool and cover every dashboard and alert
+//! ([`deploy_check::shipped_metrics`]), and the scale-out script adds and
+//! removes a backend while nginx runs. `nginx_conf.rs` checks the files
+//! without services.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::process::Stdio;
 
-use deploy_check::chat::{closed_with, next_frame, send, ws_refused_status};
+use deploy_check::chat::{
+    a_drawing_goes_up_and_round, closed_with, create_room, history_over_http, next_frame, send,
+    two_people_chat, ws_base, ws_refused_status,
+};
 use deploy_check::client::{Origin, Response, TestCa};
 use deploy_check::fleet::{ADMIN_TOKEN, BackendAddr, Bound, Fleet, Settings};
 use deploy_check::nginx::{Nginx, Site, Upstreams};
-use deploy_check::node_exporter::NodeExporter;
-use deploy_check::{exposition, paths, png, promql, tools};
+use deploy_check::{paths, shipped_metrics, tools};
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 // ---------------------------------------------------------------- set-up
 
@@ -78,13 +80,25 @@ async fn deploy(
 
 // ---------------------------------------------------------------- chat
 
-/// Everything a user does, through nginx only. Returns the room's backend.
+/// The walk-through a user makes, through nginx: pages and assets, a
+/// room, two people chatting, a drawing, the HTTP API, the per-backend
+/// paths, a percent-encoded name, the Origin check. Returns the id of the
+/// backend that holds `room`.
 async fn chat_scenario(d: &Deployment, room: &str) -> String {
     let public = &d.public;
-    let page_origin = public.url();
-    let ws_base = page_origin.replacen("http", "ws", 1);
+    pages_and_assets(public, room).await;
+    let (ws_url, backend) = create_room(public, room).await;
+    let (mut ada, mut bob) = two_people_chat(public, &ws_url, "hello through nginx").await;
+    a_drawing_goes_up_and_round(public, &mut ada, &mut bob).await;
+    history_over_http(public, room, "ada: hello through nginx").await;
+    each_backend_has_its_own_path(public, room, &backend).await;
+    a_percent_encoded_room(public).await;
+    the_origin_check_and_unknown_backends(public, &ws_url).await;
+    backend
+}
 
-    // nginx itself, the pages (aux-srv) and the assets (nginx, from disk).
+/// nginx itself, the pages (aux-srv) and the assets (nginx, from disk).
+async fn pages_and_assets(public: &Origin, room: &str) {
     assert_eq!(public.get("/healthz").await.status, 200);
     let home = public.get("/").await;
     assert_eq!(home.status, 200, "{}", home.text());
@@ -114,82 +128,11 @@ async fn chat_scenario(d: &Deployment, room: &str) -> String {
     // Their metrics are not public.
     let metrics = public.get("/metrics").await;
     assert_eq!((metrics.status, metrics.error_code().as_str()), (404, "not_found"));
+}
 
-    // Create the room.
-    let created = public
-        .request(
-            Method::PUT,
-            &format!("/api/rooms/{room}"),
-            &[("content-type", "application/json")],
-            "{}",
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let answer = created.json();
-    let ws_url = answer["ws_url"].as_str().unwrap().to_owned();
-    assert_eq!(answer["files_url"], page_origin, "drawings come from the same origin");
-    let backend = ws_url
-        .strip_prefix(&format!("{ws_base}/b/"))
-        .and_then(|rest| rest.strip_suffix(&format!("/ws/{room}")))
-        .unwrap_or_else(|| panic!("ws_url {ws_url} is not {ws_base}/b/<id>/ws/{room}"))
-        .to_owned();
-
-    // Two people chat.
-    let mut ada =
-        public.websocket(&ws_url, Some(&page_origin)).await.expect("ada connects through nginx");
-    send(&mut ada, json!({"type": "join", "nick": "ada"})).await;
-    let welcome = next_frame(&mut ada, "welcome").await;
-    assert_eq!(welcome["you"]["nick"], "ada");
-    let mut bob = public.websocket(&ws_url, Some(&page_origin)).await.expect("bob connects");
-    send(&mut bob, json!({"type": "join", "nick": "bob"})).await;
-    next_frame(&mut bob, "welcome").await;
-    assert_eq!(next_frame(&mut ada, "joined").await["member"]["nick"], "bob");
-    send(&mut ada, json!({"type": "send", "text": "hello through nginx", "client_id": "c-1"}))
-        .await;
-    for ws in [&mut ada, &mut bob] {
-        let message = next_frame(ws, "message").await;
-        assert_eq!(
-            (message["text"].as_str(), message["from"]["nick"].as_str()),
-            (Some("hello through nginx"), Some("ada"))
-        );
-    }
-
-    // A drawing: upload, fetch, send.
-    let drawing = png::solid(4, 3, [200, 30, 30, 255]);
-    let uploaded = public
-        .request(
-            Method::POST,
-            "/files",
-            &[("content-type", "image/png"), ("origin", &page_origin)],
-            drawing.clone(),
-        )
-        .await;
-    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
-    let upload = uploaded.json();
-    let id = upload["id"].as_str().unwrap().to_owned();
-    let url = upload["url"].as_str().unwrap();
-    assert_eq!(url, format!("{page_origin}/files/{id}.png"));
-    let fetched = public.get(&format!("/files/{id}.png")).await;
-    assert_eq!(fetched.status, 200);
-    assert_eq!(fetched.header("content-type"), Some("image/png"));
-    assert!(fetched.header("cache-control").is_some_and(|c| c.contains("immutable")));
-    assert_eq!(fetched.body.as_ref(), drawing.as_slice(), "the same bytes come back");
-    send(&mut bob, json!({"type": "send", "text": "", "drawing": id})).await;
-    assert_eq!(next_frame(&mut ada, "message").await["drawing"], id);
-
-    // The HTTP API reads the same room.
-    let history = public
-        .request(
-            Method::GET,
-            &format!("/api/rooms/{room}/messages"),
-            &[("accept", "text/plain")],
-            "",
-        )
-        .await;
-    assert_eq!(history.status, 200);
-    assert!(history.text().contains("ada: hello through nginx"), "{}", history.text());
-
-    // Each backend has its own path: the other one does not hold the room.
+/// Each backend has its own path: the other one does not hold the room.
+async fn each_backend_has_its_own_path(public: &Origin, room: &str, backend: &str) {
+    let (page_origin, ws_base) = (public.url(), ws_base(&public.url()));
     let other = if backend == "b1" { "b2" } else { "b1" };
     let mut lost = public
         .websocket(&format!("{ws_base}/b/{other}/ws/{room}"), Some(&page_origin))
@@ -198,8 +141,11 @@ async fn chat_scenario(d: &Deployment, room: &str) -> String {
     send(&mut lost, json!({"type": "join"})).await;
     assert_eq!(next_frame(&mut lost, "error").await["code"], "room_not_found");
     assert_eq!(closed_with(&mut lost).await, 4404);
+}
 
-    // A room name that must be percent-encoded.
+/// A room name that must be percent-encoded.
+async fn a_percent_encoded_room(public: &Origin) {
+    let page_origin = public.url();
     let unicode = public.request(Method::PUT, "/api/rooms/caf%C3%A9-d%C3%A9ploy", &[], "{}").await;
     assert_eq!(unicode.status, 201, "{}", unicode.text());
     let unicode_url = unicode.json()["ws_url"].as_str().unwrap().to_owned();
@@ -207,10 +153,13 @@ async fn chat_scenario(d: &Deployment, room: &str) -> String {
         public.websocket(&unicode_url, Some(&page_origin)).await.expect("connect to café");
     send(&mut cafe, json!({"type": "join"})).await;
     assert_eq!(next_frame(&mut cafe, "welcome").await["room"], "café-déploy");
+}
 
-    // The backend's Origin check works behind nginx (Host is passed on).
+/// The backend's Origin check works behind nginx (Host is passed on); an
+/// unknown backend id is a JSON error.
+async fn the_origin_check_and_unknown_backends(public: &Origin, ws_url: &str) {
     let foreign =
-        public.websocket(&ws_url, Some("https://evil.example")).await.expect_err("foreign origin");
+        public.websocket(ws_url, Some("https://evil.example")).await.expect_err("foreign origin");
     let (status, body) = ws_refused_status(foreign);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("origin_not_allowed"), "{body}");
@@ -218,11 +167,6 @@ async fn chat_scenario(d: &Deployment, room: &str) -> String {
     // An unknown backend id, and a known one that is down: JSON errors.
     let unknown = public.get("/b/nope/ws/room").await;
     assert_eq!((unknown.status, unknown.error_code().as_str()), (404, "backend_not_found"));
-
-    for ws in [ada, bob, cafe] {
-        drop(ws);
-    }
-    backend
 }
 
 fn assert_hsts(response: &Response, what: &str, expected: bool) {
@@ -270,7 +214,7 @@ async fn plain_http_chat_client_ip_and_live_metrics() {
     );
 
     client_ip_reaches_the_services(&d).await;
-    live_metrics_pass_promtool_and_cover_dashboards_and_alerts(&d).await;
+    shipped_metrics::live_metrics_cover_dashboards_and_alerts(&d.fleet.addrs).await;
     d.fleet.stop().await;
 }
 
@@ -298,136 +242,13 @@ async fn client_ip_reaches_the_services(d: &Deployment) {
     assert_eq!(post(d.public.from_ip(two), false).await, 201, "127.0.0.3 is another client");
 
     let upload = |origin: Origin| async move {
-        let png = png::solid(2, 2, [0, 0, 255, 255]);
+        let png = test_support::solid(2, 2, [0, 0, 255, 255]);
         origin.request(Method::POST, "/files", &[("content-type", "image/png")], png).await.status
     };
     assert_eq!(upload(from_one.clone()).await, 201);
     assert_eq!(upload(from_one.clone()).await, 201);
     assert_eq!(upload(from_one).await, 429, "127.0.0.2 used up its upload burst");
     assert_eq!(upload(d.public.from_ip(two)).await, 201, "127.0.0.3 may still upload");
-}
-
-fn promtool_check_metrics(what: &str, text: &str) {
-    let mut child = tools::command("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    // promtool lints too (e.g. a counter without _total); the services must
-    // pass cleanly: any finding fails.
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success() && said.trim().is_empty(),
-        "promtool check metrics on {what}:\n{said}"
-    );
-}
-
-/// Every PromQL expression of the dashboards and the alert rules, with
-/// where it is from.
-fn shipped_expressions() -> Vec<(String, String)> {
-    let mut exprs = Vec::new();
-    let dashboards = paths::deploy_file("grafana/dashboards");
-    for entry in std::fs::read_dir(&dashboards).unwrap() {
-        let path = entry.unwrap().path();
-        let dashboard: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        for panel in dashboard["panels"].as_array().unwrap() {
-            for target in panel["targets"].as_array().into_iter().flatten() {
-                let expr = target["expr"].as_str().expect("every target has an expr");
-                exprs.push((format!("{name}: {}", panel["title"]), expr.to_owned()));
-            }
-        }
-        for variable in dashboard["templating"]["list"].as_array().unwrap() {
-            let query = variable["query"]["query"].as_str().unwrap();
-            // label_values(<selector>, label): the selector is PromQL.
-            let inner = query
-                .strip_prefix("label_values(")
-                .and_then(|q| q.rsplit_once(','))
-                .map(|(s, _)| s);
-            exprs.push((
-                format!("{name}: variable {}", variable["name"]),
-                inner.unwrap_or(query).to_owned(),
-            ));
-        }
-    }
-    let rules =
-        std::fs::read_to_string(paths::deploy_file("prometheus/rules/instantchat.yml")).unwrap();
-    // `expr:` values: one line, or a folded block (`>-`) of indented lines.
-    let lines: Vec<&str> = rules.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let Some(value) = line.trim().strip_prefix("expr:") else { continue };
-        let value = value.trim();
-        let expr = if value == ">-" {
-            lines[i + 1..]
-                .iter()
-                .take_while(|l| l.starts_with("          "))
-                .map(|l| l.trim())
-                .collect::<Vec<_>>()
-                .join(" ")
-        } else {
-            value.to_owned()
-        };
-        exprs.push(("rules/instantchat.yml".into(), expr));
-    }
-    exprs
-}
-
-async fn live_metrics_pass_promtool_and_cover_dashboards_and_alerts(d: &Deployment) {
-    let addrs = &d.fleet.addrs;
-    let node = NodeExporter::start();
-    let mut targets =
-        vec![("aux-srv", addrs.aux), ("file-srv", addrs.files), ("node-exporter", node.addr)];
-    targets.extend(addrs.backends.iter().map(|b| ("backend", b.public)));
-    let mut live = BTreeSet::new();
-    for (what, addr) in targets {
-        let metrics = Origin::plain(addr).get("/metrics").await;
-        assert_eq!(metrics.status, 200, "{what} /metrics");
-        if what != "node-exporter" {
-            promtool_check_metrics(&format!("{what} at {addr}"), &metrics.text());
-        }
-        live.extend(exposition::sample_names(&metrics.text()));
-    }
-    // Prometheus adds `up` to every scrape itself.
-    live.insert("up".to_owned());
-
-    let expressions = shipped_expressions();
-    assert!(expressions.len() > 30, "found only {} expressions", expressions.len());
-    let mut unknown = Vec::new();
-    for (origin, expr) in &expressions {
-        for name in promql::metric_names(&promql::without_grafana_variables(expr)) {
-            if !live.contains(&name) {
-                unknown.push(format!("{origin}: `{name}` in {expr}"));
-            }
-        }
-    }
-    assert!(unknown.is_empty(), "metrics no live service exposes:\n{}", unknown.join("\n"));
-
-    // Every expression parses: promtool checks them as recording rules.
-    let dir = tempfile::tempdir().unwrap();
-    let mut rules = String::from("groups:\n  - name: dashboards\n    rules:\n");
-    for (i, (_, expr)) in expressions.iter().enumerate() {
-        let expr = promql::without_grafana_variables(expr);
-        rules.push_str(&format!(
-            "      - record: deploy_check:expr_{i}\n        expr: {}\n",
-            serde_json::to_string(&expr).unwrap()
-        ));
-    }
-    let file = dir.path().join("dashboards.rules.yml");
-    std::fs::write(&file, rules).unwrap();
-    tools::run_ok(
-        "promtool check rules (dashboard expressions)",
-        tools::command("promtool").args(["check", "rules"]).arg(&file),
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,7 +258,7 @@ async fn tls_chat_with_hsts_and_http_redirect() {
     chat_scenario(&d, "deploy-tls").await;
 
     // HSTS on every kind of answer.
-    let png = png::solid(1, 1, [1, 2, 3, 255]);
+    let png = test_support::solid(1, 1, [1, 2, 3, 255]);
     let id = d
         .public
         .request(Method::POST, "/files", &[("content-type", "image/png")], png)
@@ -571,125 +392,4 @@ async fn scale_out_and_in_with_the_script() {
         !bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("bad backend id")
     );
     d.fleet.stop().await;
-}
-
-/// The shipped main nginx.conf (the image's), with both rendered sites:
-/// `nginx -t` accepts it.
-#[test]
-fn shipped_main_conf_passes_nginx_t() {
-    let ca = TestCa::new();
-    for site in [Site::Http, Site::Https] {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::copy(paths::deploy_file("nginx/nginx.conf"), d.join("nginx.conf")).unwrap();
-        std::os::unix::fs::symlink(paths::deploy_file("nginx/instantchat"), d.join("instantchat"))
-            .unwrap();
-        std::os::unix::fs::symlink("/etc/nginx/mime.types", d.join("mime.types")).unwrap();
-        std::fs::create_dir(d.join("backends.d")).unwrap();
-        for (id, host) in [("b1", "10.0.0.11:9001"), ("b2", "10.0.0.12:9001")] {
-            std::fs::write(
-                d.join(format!("backends.d/{id}.map")),
-                format!("# control x\n{id} {host};\n"),
-            )
-            .unwrap();
-        }
-        let upstreams = Upstreams {
-            aux: "127.0.0.1:8080".parse().unwrap(),
-            files: "127.0.0.1:8085".parse().unwrap(),
-            backends: vec![],
-        };
-        let mut env = deploy_check::nginx::template_env(
-            site,
-            &upstreams,
-            d,
-            d,
-            Some((&ca.cert(), &ca.key())),
-            80,
-            443,
-        );
-        // As in the image: names, looked up through Docker's resolver.
-        for (key, value) in &mut env {
-            match key.as_str() {
-                "NGINX_AUX_ADDR" => *value = "aux-srv:8080".into(),
-                "NGINX_FILES_ADDR" => *value = "file-srv:8085".into(),
-                "NGINX_RESOLVER" => *value = "127.0.0.11".into(),
-                "NGINX_SERVER_NAME" => *value = "chat.example.org".into(),
-                _ => {}
-            }
-        }
-        let rendered = deploy_check::nginx::render(&d.join("conf.d"), &env);
-        assert!(rendered.status.success(), "{}", tools::describe(&rendered));
-        let test = tools::output_of(
-            tools::command("nginx")
-                .args(["-t", "-p"])
-                .arg(format!("{}/", d.display()))
-                .arg("-c")
-                .arg(d.join("nginx.conf")),
-        );
-        assert!(
-            test.status.success(),
-            "nginx -t of deploy/nginx/nginx.conf ({site:?}):\n{}",
-            tools::describe(&test)
-        );
-    }
-}
-
-#[test]
-fn template_renderer_refuses_missing_settings() {
-    let dir = tempfile::tempdir().unwrap();
-    let upstreams = Upstreams {
-        aux: "127.0.0.1:1".parse().unwrap(),
-        files: "127.0.0.1:2".parse().unwrap(),
-        backends: vec![],
-    };
-    // https without a certificate.
-    let env = deploy_check::nginx::template_env(
-        Site::Https,
-        &upstreams,
-        dir.path(),
-        dir.path(),
-        None,
-        80,
-        443,
-    );
-    let output = deploy_check::nginx::render(dir.path(), &env);
-    assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(said.contains("NGINX_TLS_CERT") && said.contains("NGINX_TLS_KEY"), "{said}");
-    // An unknown site.
-    let mut env = deploy_check::nginx::template_env(
-        Site::Http,
-        &upstreams,
-        dir.path(),
-        dir.path(),
-        None,
-        80,
-        443,
-    );
-    env.retain(|(k, _)| k != "NGINX_SITE");
-    env.push(("NGINX_SITE".into(), "gopher".into()));
-    let output = deploy_check::nginx::render(dir.path(), &env);
-    assert!(
-        !output.status.success() && String::from_utf8_lossy(&output.stderr).contains("NGINX_SITE")
-    );
-    // nginx's own $variables are left alone.
-    let env = deploy_check::nginx::template_env(
-        Site::Http,
-        &upstreams,
-        dir.path(),
-        dir.path(),
-        None,
-        80,
-        443,
-    );
-    let output = deploy_check::nginx::render(dir.path(), &env);
-    assert!(output.status.success(), "{}", tools::describe(&output));
-    let upstream_conf =
-        std::fs::read_to_string(dir.path().join("instantchat-upstreams.conf")).unwrap();
-    assert!(
-        upstream_conf.contains("map $instantchat_backend_id $instantchat_backend_addr"),
-        "{upstream_conf}"
-    );
-    assert!(upstream_conf.contains("default 127.0.0.1:1;"), "{upstream_conf}");
-    assert!(!upstream_conf.contains("${"), "{upstream_conf}");
 }

@@ -1,0 +1,82 @@
+//! What a room's owners and members made of it moves with it: the topic,
+//! the settings, the bans (by member and by address) and the votes are on
+//! the target after an admin move, and the owner key still makes an owner.
+
+mod support;
+
+use std::net::Ipv4Addr;
+
+use http::Method;
+use serde_json::{Value, json};
+use support::{
+    Ending, TestBackend, WsClient, aux_config, backend_config, connect_from, start_aux_ready,
+    start_backend,
+};
+
+fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+fn ws_url(opened: &Value) -> String {
+    opened["ws_url"].as_str().expect("ws_url").to_owned()
+}
+
+async fn member(url: &str, from: u8, nick: &str, extra: Value) -> (WsClient, Value) {
+    let mut client = connect_from(url, ip(from)).await;
+    let answer = client.join_with(nick, extra).await;
+    (client, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_settings_bans_and_votes_move_with_the_room() {
+    let backends: Vec<TestBackend> =
+        vec![start_backend(backend_config("b1")).await, start_backend(backend_config("b2")).await];
+    let aux = start_aux_ready(aux_config(&backends.iter().collect::<Vec<_>>())).await;
+    let room = "Carried-Over";
+    let opened = aux.put_room(room).await;
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let opened = opened.json();
+    let key = opened["owner_key"].as_str().expect("the creator gets the owner key").to_owned();
+    let source_url = ws_url(&opened);
+
+    let (mut olive, welcome) = member(&source_url, 2, "olive", json!({ "owner_key": key })).await;
+    assert_eq!(welcome["you"]["owner"], true, "{welcome}");
+    let (mut gus, welcome) = member(&source_url, 3, "gus", json!({})).await;
+    let gus_id = welcome["you"]["id"].clone();
+    olive.expect("joined").await;
+    gus.say("vote for me").await;
+    let seq = olive.next_from("gus").await["seq"].clone();
+    olive.send(json!({"type": "vote", "seq": seq, "value": 1})).await;
+    olive.expect("votes").await;
+    olive.send(json!({"type": "topic", "text": "moving day"})).await;
+    olive.expect("topic").await;
+    olive.send(json!({"type": "slow_mode", "secs": 7})).await;
+    olive.expect("settings").await;
+    olive.send(json!({"type": "kick", "member": gus_id, "ban_secs": 600, "reason": "spam"})).await;
+    assert_eq!(gus.until_closed().await.1, Ending::Close(4403));
+
+    let moved =
+        aux.admin(Method::POST, &format!("/admin/rooms/{room}/move"), Some(json!({}))).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(olive.until_closed().await.1, Ending::Close(1012));
+    let target_url = ws_url(&aux.put_room(room).await.json());
+    assert_ne!(target_url, source_url, "aux-srv names the target");
+
+    // Someone new sees the topic, the settings and the vote.
+    let (_ada, welcome) = member(&target_url, 4, "ada", json!({})).await;
+    assert_eq!(welcome["topic"], "moving day", "{welcome}");
+    assert_eq!(welcome["settings"], json!({"slow_mode_secs": 7, "locked": false}));
+    let voted = welcome["messages"].as_array().unwrap().iter().find(|m| m["seq"] == seq);
+    assert_eq!(voted.map(|m| (m["up"].clone(), m["down"].clone())), Some((json!(1), json!(0))));
+    // gus's ban came along: from his address he is still kept out.
+    let (mut gus, refusal) = member(&target_url, 3, "gus", json!({})).await;
+    assert_eq!(
+        (refusal["type"].as_str(), refusal["code"].as_str()),
+        (Some("error"), Some("banned"))
+    );
+    assert!(refusal["retry_after_ms"].as_u64().unwrap() > 500_000, "{refusal}");
+    assert_eq!(gus.until_closed().await.1, Ending::Close(4403));
+    // The owner key still makes an owner.
+    let (_olive, welcome) = member(&target_url, 2, "olive", json!({ "owner_key": key })).await;
+    assert_eq!(welcome["you"]["owner"], true, "{welcome}");
+}

@@ -1,0 +1,87 @@
+// Members keep who they are, and rooms move between backends: real headless
+// Chromium against the real local fleet (two backends in one process).
+
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  browserSuite, eventually, expectMessageCount, joinRoom, send, ui, uniqueRoom, waitConnected,
+} from './support.mjs';
+
+const suite = browserSuite();
+
+describe('member identity', () => {
+  test('after a reload a member is the same member and can still edit its old messages', async () => {
+    const room = uniqueRoom('reload');
+    const alice = await suite.newPerson();
+    const bob = await suite.newPerson();
+    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
+    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    await send(alice.page, 'typo befor reload');
+    await ui.messages(bob.page, 'typo befor reload').waitFor();
+
+    await alice.page.reload();
+    await waitConnected(alice.page);
+    const mine = ui.messages(alice.page, 'typo befor reload');
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit' }).click();
+    const editor = alice.page.getByRole('textbox', { name: 'Edit message' });
+    await editor.fill('fixed after reload');
+    await editor.press('Enter');
+    await ui.messages(bob.page, 'fixed after reload').filter({ hasText: '(edited)' }).waitFor();
+    // Bob's list still shows alice once: the same member came back.
+    await eventually(async () => (await ui.members(bob.page).filter({ hasText: 'alice' }).count()) === 1, 'alice listed once');
+    await expectMessageCount(bob.page, 'fixed after reload', 1);
+    suite.assertCleanPages();
+  });
+});
+
+describe('rooms move between backends', () => {
+  test('two people keep chatting while their room moves: history intact, nothing twice, no error', async () => {
+    const room = uniqueRoom('move');
+    const alice = await suite.newPerson();
+    const bob = await suite.newPerson();
+    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
+    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    const before = ['one', 'two', 'three'].map((w) => `before ${w}`);
+    for (const text of before) await send(alice.page, text);
+    await ui.messages(bob.page, 'before three').waitFor();
+    const socketsBefore = alice.sockets.length;
+
+    // The operators move the room while Bob is typing away.
+    const moving = suite.fleet.admin('POST', `/admin/rooms/${room}/move`, {});
+    const during = ['during one', 'during two', 'during three'];
+    for (const text of during) await send(bob.page, text);
+    const answer = await moving;
+    const body = await answer.text();
+    assert.equal(answer.status, 200, body);
+    const moved = JSON.parse(body);
+    assert.notEqual(moved.from, moved.to);
+
+    await waitConnected(alice.page);
+    await waitConnected(bob.page);
+    await send(alice.page, 'after the move');
+    await ui.messages(bob.page, 'after the move').waitFor();
+    for (const text of during) await ui.messages(alice.page, text).waitFor();
+    assert.ok(alice.sockets.length > socketsBefore, 'alice followed the room to a new websocket');
+    assert.notEqual(alice.sockets.at(-1), alice.sockets[socketsBefore - 1], 'on the other backend');
+    for (const text of [...before, ...during, 'after the move']) {
+      await expectMessageCount(alice.page, text, 1);
+      await expectMessageCount(bob.page, text, 1);
+    }
+    for (const p of [alice.page, bob.page]) {
+      const seqs = await ui.messages(p).evaluateAll((nodes) => nodes.map((n) => Number(n.dataset.seq)));
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in order');
+      assert.equal(new Set(seqs).size, seqs.length, 'no seq twice');
+      assert.equal(await p.getByRole('alert').filter({ hasText: /./ }).count(), 0, 'no error shown');
+    }
+    // Still the same member: Alice can edit what she wrote before the move.
+    const mine = ui.messages(alice.page, 'before one');
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit' }).click();
+    const editor = alice.page.getByRole('textbox', { name: 'Edit message' });
+    await editor.fill('before one, edited after the move');
+    await editor.press('Enter');
+    await ui.messages(bob.page, 'edited after the move').waitFor();
+    suite.assertCleanPages();
+  });
+});

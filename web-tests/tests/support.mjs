@@ -1,0 +1,249 @@
+// What the browser tests stand on: the real local fleet (the `instantchat`
+// binary on ephemeral ports), headless Chromium through playwright-core, and
+// a few waiting helpers that poll the page with a deadline.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const ARTIFACTS = process.env.INSTANTCHAT_ARTIFACTS || path.join(REPO, 'test-artifacts');
+const BIN = process.env.INSTANTCHAT_BIN || path.join(REPO, 'target/debug/instantchat');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const START_TIMEOUT_MS = 30_000;
+export const WAIT_MS = 10_000;
+
+/**
+ * Starts the whole fleet in one process on 127.0.0.1:0 ports and serving this
+ * repo's web/ folder. Answers `{aux, files, stop()}` once it printed its addresses.
+ * `extraArgs` go to the `instantchat` binary (e.g. `['--pow', 'always']`).
+ */
+export async function startFleet(extraArgs = []) {
+  if (!existsSync(BIN)) {
+    throw new Error(`${BIN} is missing: build it with \`cargo build -p instantchat-aux-srv --bin instantchat\` or set INSTANTCHAT_BIN`);
+  }
+  const adminToken = randomBytes(16).toString('hex');
+  const args = ['--ephemeral', '--web-root', path.join(REPO, 'web'), '--admin-token', adminToken, ...extraArgs];
+  const child = spawn(BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  // However this process ends, the fleet must not outlive it.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  let output = '';
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the fleet did not start within ${START_TIMEOUT_MS} ms:\n${output}`));
+    }, START_TIMEOUT_MS);
+    const onData = (chunk) => {
+      output += chunk;
+      const line = output.split('\n').find((l) => l.startsWith('instantchat: listening'));
+      if (!line) return;
+      clearTimeout(timer);
+      const field = (name) => (line.match(new RegExp(`\\b${name}=(\\S+)`)) || [])[1];
+      resolve({ aux: field('aux'), files: field('files'), admin: field('admin') });
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      output += chunk;
+      if (process.env.INSTANTCHAT_TEST_LOGS) process.stderr.write(chunk);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the fleet exited early (${code}):\n${output}`));
+    });
+  });
+  const addresses = await ready;
+  if (!addresses.aux || !addresses.aux.startsWith('http://127.0.0.1:')) {
+    child.kill('SIGKILL');
+    throw new Error(`unexpected start-up line:\n${output}`);
+  }
+  return {
+    ...addresses,
+    /** Calls the admin API (the operators' side). */
+    admin: (method, pathname, body) => fetch(addresses.admin + pathname, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+    async stop() {
+      process.removeListener('exit', reap);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    // launch() gives every run a fresh, temporary user data dir.
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * A person: their own browser context (own storage), one page, and a record
+ * of uncaught page errors, dialogs (an `alert` would mean script injection),
+ * websockets opened and welcome frames received.
+ */
+export async function person(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...options });
+  const page = await context.newPage();
+  const problems = [];
+  const dialogs = [];
+  const sockets = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  // Console errors too (a CSP violation shows only there), but not the
+  // browser's own notes on failed requests: a 404 for a new room, a refused
+  // websocket while the test holds the network down.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource|ERR_INTERNET_DISCONNECTED|WebSocket connection to/.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  const welcomes = []; // {resumed, seqs} of each welcome frame, to see resumes happen
+  page.on('websocket', (ws) => {
+    sockets.push(ws.url());
+    ws.on('framereceived', ({ payload }) => {
+      if (typeof payload !== 'string' || !payload.startsWith('{"type":"welcome"')) return;
+      const w = JSON.parse(payload);
+      welcomes.push({ resumed: w.resumed, seqs: w.messages.map((m) => m.seq) });
+    });
+  });
+  page.setDefaultTimeout(WAIT_MS);
+  return { context, page, problems, dialogs, sockets, welcomes };
+}
+
+/**
+ * What every browser test file shares: one fleet and one browser for all its
+ * tests (started before, stopped after), people as separate browser contexts
+ * (closed at the end), and the check that no page had an uncaught error or
+ * opened an alert. Call it at the top of the file; `fleetArgs` go to the
+ * fleet binary.
+ */
+export function browserSuite({ fleetArgs = [] } = {}) {
+  const suite = {
+    fleet: null,
+    browser: null,
+    people: [],
+    async newPerson(options) {
+      const p = await person(suite.browser, options);
+      suite.people.push(p);
+      return p;
+    },
+    /**
+     * A fresh room named after `prefix`, and one new person per nick who has
+     * joined it (in that order): `{ room, people }`.
+     */
+    async inRoom(prefix, ...nicks) {
+      const room = uniqueRoom(prefix);
+      const people = [];
+      for (const nick of nicks) {
+        const p = await suite.newPerson();
+        await joinRoom(p.page, suite.fleet.aux, room, nick);
+        people.push(p);
+      }
+      return { room, people };
+    },
+    /** No uncaught script error and no alert() on any page so far. */
+    assertCleanPages() {
+      for (const p of suite.people) {
+        assert.deepEqual(p.problems, [], 'uncaught errors in a page');
+        assert.deepEqual(p.dialogs, [], 'a page opened a dialog (alert/confirm)');
+      }
+    },
+  };
+  before(async () => {
+    [suite.fleet, suite.browser] = await Promise.all([startFleet(fleetArgs), launchBrowser()]);
+  });
+  after(async () => {
+    await Promise.all(suite.people.map((p) => p.context.close().catch(() => {})));
+    await suite.browser?.close();
+    await suite.fleet?.stop();
+  });
+  return suite;
+}
+
+/** Polls `check` (sync or async, truthy = done) until it holds or the deadline passes. */
+export async function eventually(check, what, timeout = WAIT_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function saveScreenshot(page, name) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+export function uniqueRoom(prefix) {
+  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+// ------------------------------------------------------------ the page, found by role and name
+
+export const ui = {
+  log: (page) => page.getByRole('log', { name: 'Messages' }),
+  /** Message articles holding `text` (a string or RegExp). */
+  messages: (page, text) => {
+    const all = page.getByRole('log', { name: 'Messages' }).getByRole('article');
+    return text === undefined ? all : all.filter({ hasText: text });
+  },
+  members: (page) => page.getByRole('list', { name: 'Members' }).getByRole('listitem'),
+  connection: (page) => page.getByRole('status', { name: 'Connection' }),
+  typing: (page) => page.getByRole('status', { name: 'Typing' }),
+  composer: (page) => page.getByRole('textbox', { name: 'Message' }),
+};
+
+/** Opens /{room} and joins as `nick`; resolves once connected. */
+export async function joinRoom(page, aux, room, nick, { password } = {}) {
+  await page.goto(`${aux}/${encodeURIComponent(room)}`);
+  await page.getByRole('textbox', { name: 'Nickname' }).fill(nick);
+  if (password) await page.getByLabel('Room password').fill(password);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await waitConnected(page);
+}
+
+export async function waitConnected(page) {
+  await ui.connection(page).filter({ hasText: /^Connected$/ }).waitFor();
+}
+
+export async function send(page, text) {
+  await ui.composer(page).fill(text);
+  await ui.composer(page).press('Enter');
+}
+
+/** Waits until exactly `n` message articles hold `text`. */
+export async function expectMessageCount(page, text, n) {
+  await eventually(async () => (await ui.messages(page, text).count()) === n, `${n} × "${text}"`);
+}
