@@ -1,16 +1,18 @@
 //! What a room's owners and members made of it moves with it: the topic,
 //! the settings, the bans (by member and by address) and the votes are on
-//! the target after an admin move, and the owner key still makes an owner.
+//! the target after an admin move, and the owner key still makes an owner;
+//! the members are still listed while they come back.
 
 mod support;
 
 use std::net::Ipv4Addr;
 
+use common::config::BackendConfig;
 use http::Method;
 use serde_json::{Value, json};
 use support::{
     Ending, TestBackend, WsClient, aux_config, backend_config, connect_from, start_aux_ready,
-    start_backend,
+    start_backend, token_of,
 };
 
 fn ip(last: u8) -> Ipv4Addr {
@@ -79,4 +81,71 @@ async fn topic_settings_bans_and_votes_move_with_the_room() {
     // The owner key still makes an owner.
     let (_olive, welcome) = member(&target_url, 2, "olive", json!({ "owner_key": key })).await;
     assert_eq!(welcome["you"]["owner"], true, "{welcome}");
+}
+
+/// The ids a `welcome` lists as members, sorted.
+fn member_ids(welcome: &Value) -> Vec<u64> {
+    let mut ids: Vec<u64> =
+        welcome["members"].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// A move is a pause, not everyone leaving and joining again: members who
+/// come back (reclaim) are not announced, the target's welcome lists those
+/// still on their way, and one who never comes back is shown gone once
+/// `move_arrival_secs` (2 s here) has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_come_back_unannounced_and_the_missing_leave_later() {
+    let config = |id| BackendConfig { move_arrival_secs: 2, ..backend_config(id) };
+    let backends: Vec<TestBackend> =
+        vec![start_backend(config("b1")).await, start_backend(config("b2")).await];
+    let aux = start_aux_ready(aux_config(&backends.iter().collect::<Vec<_>>())).await;
+    let room = "Quiet-Move";
+    let source_url = ws_url(&aux.put_room(room).await.json());
+    let (mut ann, ann_welcome) = member(&source_url, 5, "ann", json!({})).await;
+    let (mut bob, bob_welcome) = member(&source_url, 6, "bob", json!({})).await;
+    let (mut cat, cat_welcome) = member(&source_url, 7, "cat", json!({})).await;
+    let everyone = member_ids(&cat_welcome);
+    assert_eq!(everyone.len(), 3, "{cat_welcome}");
+    // ann and bob heard of the others joining before the move.
+    assert_eq!(ann.expect("joined").await["member"]["nick"], "bob");
+    assert_eq!(ann.expect("joined").await["member"]["nick"], "cat");
+    assert_eq!(bob.expect("joined").await["member"]["nick"], "cat");
+
+    let moved =
+        aux.admin(Method::POST, &format!("/admin/rooms/{room}/move"), Some(json!({}))).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    for client in [&mut ann, &mut bob, &mut cat] {
+        assert_eq!(client.until_closed().await.1, Ending::Close(1012));
+    }
+    let target_url = ws_url(&aux.put_room(room).await.json());
+
+    // ann comes back first: the welcome still lists bob and cat.
+    let reclaim = |welcome: &Value| json!({ "reclaim": token_of(welcome) });
+    let (mut ann, welcome) = member(&target_url, 5, "ann", reclaim(&ann_welcome)).await;
+    assert_eq!(welcome["you"]["id"], ann_welcome["you"]["id"], "{welcome}");
+    assert_eq!(member_ids(&welcome), everyone, "those on their way are listed");
+    // bob comes back: ann hears nothing of it; cat never does.
+    let (_bob, welcome) = member(&target_url, 6, "bob", reclaim(&bob_welcome)).await;
+    assert_eq!(member_ids(&welcome), everyone);
+    ann.say("who is here?").await;
+    let mut seen: Vec<Value> = Vec::new();
+    let has = |seen: &[Value], kind: &str| seen.iter().any(|f| f["type"] == kind);
+    while !(has(&seen, "left") && has(&seen, "message")) {
+        seen.push(ann.next().await);
+    }
+    let left = seen.iter().find(|f| f["type"] == "left").unwrap();
+    assert_eq!(left["member"]["id"], cat_welcome["you"]["id"], "cat is shown gone: {left}");
+    assert!(!has(&seen, "joined"), "bob's return was not announced: {seen:?}");
+    // A newcomer now sees ann and bob only.
+    let (_dan, welcome) = member(&target_url, 8, "dan", json!({})).await;
+    let mut expected: Vec<u64> = everyone
+        .iter()
+        .copied()
+        .filter(|id| *id != cat_welcome["you"]["id"].as_u64().unwrap())
+        .collect();
+    expected.push(welcome["you"]["id"].as_u64().unwrap());
+    expected.sort_unstable();
+    assert_eq!(member_ids(&welcome), expected);
 }

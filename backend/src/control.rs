@@ -17,14 +17,14 @@ use common::control::{
 };
 use common::names::{RoomName, parse_nick, random_nick};
 use common::password::is_valid_hash;
-use common::ws::{ChatMessage, CloseReason, ServerFrame};
+use common::ws::{ChatMessage, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::CreateError;
+use crate::registry::{CreateError, Removal};
 use crate::room::{Outgoing, Poster, Room, RoomError, encode};
 use crate::{Shared, moves};
 
@@ -183,7 +183,7 @@ async fn handle(shared: &Shared, body: RequestBody) -> ResponseBody {
         }
         RequestBody::DeleteRoom { name } => match RoomName::parse(&name) {
             Ok(name) => ResponseBody::Deleted {
-                existed: shared.registry.remove(name.key(), CloseReason::RoomDeleted),
+                existed: shared.registry.remove(name.key(), Removal::Deleted),
             },
             Err(e) => fail(ErrorCode::BadName, e.to_string()),
         },

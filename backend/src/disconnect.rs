@@ -29,8 +29,6 @@ pub enum Disconnect {
     JoinRefused,
     /// The room was deleted or expired.
     RoomClosed,
-    /// The room was closed because the backend is shutting down.
-    RoomShutdown,
     /// The backend is shutting down.
     Shutdown,
     /// A transport error; no close frame of ours follows.
@@ -48,7 +46,7 @@ pub enum Disconnect {
 
 impl Disconnect {
     /// Every reason, in discriminant order (for [`Self::from_index`]).
-    const ALL: [Disconnect; 19] = [
+    const ALL: [Disconnect; 18] = [
         Disconnect::ClientClosed,
         Disconnect::SlowConsumer,
         Disconnect::Flooding,
@@ -61,7 +59,6 @@ impl Disconnect {
         Disconnect::RoomNotFound,
         Disconnect::JoinRefused,
         Disconnect::RoomClosed,
-        Disconnect::RoomShutdown,
         Disconnect::Shutdown,
         Disconnect::Error,
         Disconnect::Replaced,
@@ -93,7 +90,7 @@ impl Disconnect {
             Disconnect::Timeout => "timeout",
             Disconnect::JoinTimeout => "join_timeout",
             Disconnect::RoomNotFound | Disconnect::JoinRefused => "join_refused",
-            Disconnect::RoomClosed | Disconnect::RoomShutdown => "room_closed",
+            Disconnect::RoomClosed => "room_closed",
             Disconnect::Shutdown => "shutdown",
             Disconnect::Error => "error",
             Disconnect::Replaced => "replaced",
@@ -115,7 +112,7 @@ impl Disconnect {
             Disconnect::ProtocolError => close_code::PROTOCOL_ERROR,
             Disconnect::RoomNotFound => close_code::ROOM_NOT_FOUND,
             Disconnect::Kicked | Disconnect::Barred => close_code::JOIN_REFUSED,
-            Disconnect::RoomShutdown | Disconnect::Shutdown => close_code::GOING_AWAY,
+            Disconnect::Shutdown => close_code::GOING_AWAY,
             Disconnect::Replaced => close_code::REPLACED,
             Disconnect::Moved => close_code::SERVICE_RESTART,
             Disconnect::ClientClosed
@@ -168,7 +165,7 @@ mod tests {
         assert_eq!(Disconnect::SlowConsumer.close_code(), 1013);
         assert_eq!(Disconnect::ProtocolError.close_code(), 1002);
         assert_eq!(Disconnect::RoomNotFound.close_code(), 4404);
-        assert_eq!(Disconnect::RoomShutdown.close_code(), 1001);
+        assert_eq!(Disconnect::Shutdown.close_code(), 1001);
         assert_eq!(Disconnect::RoomClosed.close_code(), 1000);
         assert_eq!(Disconnect::Flooding.close_text(), "too many messages");
         assert_eq!(Disconnect::RoomNotFound.label(), Disconnect::JoinRefused.label());

@@ -173,6 +173,7 @@ impl Shared {
             idle: Duration::from_secs(config.room_idle_secs),
             silent: Duration::from_secs(config.room_silent_secs),
             max_votes: config.max_votes_per_room,
+            arrival: Duration::from_secs(config.move_arrival_secs),
         };
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(config.ws_read_buffer_bytes)
@@ -392,10 +393,13 @@ where
     }
 }
 
-/// Removes idle rooms, checking a few times per idle period.
+/// Removes idle rooms, checking a few times per idle period (and settles
+/// the arrivals of moved rooms twice per `move_arrival_secs`).
 async fn sweep_rooms(shared: Arc<Shared>, stop: CancellationToken) {
     let idle = Duration::from_secs(shared.config.room_idle_secs);
-    let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    let arrival = Duration::from_secs(shared.config.move_arrival_secs);
+    let every =
+        (idle / 4).min(arrival / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {

@@ -16,6 +16,36 @@ use rand::Rng;
 use crate::metrics::Metrics;
 use crate::room::{Room, RoomSettings};
 
+/// Why a room leaves this backend: what its members are told (`closing
+/// {reason}`) and the `reason` label of `instantchat_backend_rooms_removed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Empty and idle long enough.
+    Expired,
+    /// Deleted through aux-srv (the admin API).
+    Deleted,
+    /// Moved to another backend (its members were told by the move).
+    Moved,
+}
+
+impl Removal {
+    pub fn close_reason(self) -> CloseReason {
+        match self {
+            Removal::Expired => CloseReason::RoomExpired,
+            Removal::Deleted => CloseReason::RoomDeleted,
+            Removal::Moved => CloseReason::Moved,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Removal::Expired => "expired",
+            Removal::Deleted => "deleted",
+            Removal::Moved => "moved",
+        }
+    }
+}
+
 /// How many removals are remembered for aux-srv to catch up on.
 const REMOVED_LOG_LEN: usize = 65_536;
 
@@ -109,23 +139,16 @@ impl RoomRegistry {
         self.ordered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn forget(&self, room: &Room, reason: CloseReason) {
+    fn forget(&self, room: &Room, removal: Removal) {
         self.ordered().remove(room.key());
-        if reason != CloseReason::Moved {
+        if removal != Removal::Moved {
             // A moved room closed itself, atomically with its last check.
-            room.close(reason);
+            room.close(removal);
         }
         self.metrics.rooms.dec();
-        let label = match reason {
-            CloseReason::RoomExpired => "expired",
-            CloseReason::RoomDeleted => "deleted",
-            CloseReason::Shutdown => "shutdown",
-            CloseReason::Moved => "moved",
-            CloseReason::Replaced => "replaced",
-            CloseReason::Kicked => "deleted",
-        };
+        let label = removal.label();
         self.metrics.rooms_removed.with_label_values(&[label]).inc();
-        if reason == CloseReason::Moved {
+        if removal == Removal::Moved {
             // Not a removal aux-srv should apply: the mover switches its map
             // to the target. Were it logged, a lookup in between would find
             // the name free and create the room anew beside the import.
@@ -147,10 +170,10 @@ impl RoomRegistry {
     }
 
     /// Removes a room, closing its members' connections. False if unknown.
-    pub fn remove(&self, key: &str, reason: CloseReason) -> bool {
+    pub fn remove(&self, key: &str, removal: Removal) -> bool {
         match self.rooms.remove(key) {
             Some((_, room)) => {
-                self.forget(&room, reason);
+                self.forget(&room, removal);
                 true
             }
             None => false,
@@ -176,19 +199,27 @@ impl RoomRegistry {
     /// here get 4404 and ask again.
     pub fn remove_moved(&self, room: &Arc<Room>) {
         if self.rooms.remove_if(room.key(), |_, r| Arc::ptr_eq(r, room)).is_some() {
-            self.forget(room, CloseReason::Moved);
+            self.forget(room, Removal::Moved);
         }
     }
 
-    /// Removes every room that is empty and idle long enough.
+    /// Removes every room that is empty and idle long enough (and gives up
+    /// on the members of a move who did not come back in time).
     pub fn sweep_expired(&self, now: Instant) -> usize {
-        let candidates: Vec<Arc<Room>> =
-            self.rooms.iter().filter(|r| r.is_expired(now)).map(|r| r.clone()).collect();
+        let candidates: Vec<Arc<Room>> = self
+            .rooms
+            .iter()
+            .filter(|r| {
+                r.settle_arrivals(now);
+                r.is_expired(now)
+            })
+            .map(|r| r.clone())
+            .collect();
         let mut removed = 0;
         for room in candidates {
             // Checked again under the map's lock: someone may have joined.
             if let Some((_, room)) = self.rooms.remove_if(room.key(), |_, r| r.is_expired(now)) {
-                self.forget(&room, CloseReason::RoomExpired);
+                self.forget(&room, Removal::Expired);
                 removed += 1;
             }
         }
@@ -258,6 +289,7 @@ mod tests {
             idle,
             silent: idle,
             max_votes: 100,
+            arrival: Duration::from_secs(30),
         };
         RoomRegistry::new(settings, Arc::new(Metrics::new("t")))
     }
@@ -326,8 +358,8 @@ mod tests {
         let reg = registry(Duration::ZERO);
         let (room, _) = reg.create(&RoomName::parse("gone").unwrap(), None, None, false).unwrap();
         reg.create(&RoomName::parse("kept").unwrap(), None, None, false).unwrap();
-        assert!(reg.remove("kept", CloseReason::RoomDeleted));
-        assert!(!reg.remove("kept", CloseReason::RoomDeleted));
+        assert!(reg.remove("kept", Removal::Deleted));
+        assert!(!reg.remove("kept", Removal::Deleted));
         assert_eq!(reg.sweep_expired(Instant::now()), 1);
         assert!(reg.get("gone").is_none());
         let (removed, cursor, complete) = reg.removed_since(0);

@@ -31,6 +31,7 @@ fn room(metrics: &Arc<Metrics>) -> (Room, Vec<Arc<Conn>>) {
         idle: Duration::from_secs(600),
         silent: Duration::from_secs(600),
         max_votes: 20_000,
+        arrival: Duration::from_secs(30),
     };
     let room = Room::new("bench".into(), "bench".into(), 1, None, None, settings, metrics.clone());
     let limits = Limits {

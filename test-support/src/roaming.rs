@@ -48,6 +48,11 @@ pub struct Roamer {
     pub reconnects: u32,
     /// The `ws_url`s it joined, in order.
     pub ws_urls: Vec<String>,
+    /// Every `joined`, `left` and `nick` frame, with the number of
+    /// reconnects before it came.
+    pub presence: Vec<(u32, Value)>,
+    /// The ids its last `welcome` listed as members.
+    pub members: Vec<u64>,
 }
 
 fn addr_of(ws_url: &str) -> SocketAddr {
@@ -73,6 +78,8 @@ impl Roamer {
             outbox: BTreeMap::new(),
             reconnects: 0,
             ws_urls: Vec::new(),
+            presence: Vec::new(),
+            members: Vec::new(),
         };
         roamer.connect(false).await;
         roamer
@@ -128,6 +135,12 @@ impl Roamer {
                     self.id = welcome["you"]["id"].as_u64().unwrap();
                     self.token = welcome["you"]["token"].as_str().unwrap().to_owned();
                     self.epoch = welcome["epoch"].as_u64().unwrap();
+                    self.members = welcome["members"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m["id"].as_u64().unwrap())
+                        .collect();
                     for m in welcome["messages"].as_array().unwrap() {
                         self.note(m);
                     }
@@ -219,6 +232,9 @@ impl Roamer {
                 let frame: Value = serde_json::from_str(&text).unwrap();
                 match frame["type"].as_str() {
                     Some("message") => self.note(&frame),
+                    Some("joined" | "left" | "nick") => {
+                        self.presence.push((self.reconnects, frame.clone()));
+                    }
                     Some("error") => {
                         let code = frame["code"].as_str().unwrap_or("");
                         // room_not_found: a send that reached the room just

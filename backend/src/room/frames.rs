@@ -69,7 +69,11 @@ impl Welcome<'_> {
             serde_json::to_string(&moderation.rules).unwrap_or_default()
         );
         out.push_str(r#","members":"#);
-        let members: Vec<&Member> = st.seats.iter().map(|s| &s.member).chain([self.you]).collect();
+        // Members on their way back after a move are listed too (the one
+        // joining now is still among them).
+        let arriving = st.arriving.iter().filter(|m| m.id != self.you.id);
+        let members: Vec<&Member> =
+            st.seats.iter().map(|s| &s.member).chain(arriving).chain([self.you]).collect();
         out.push_str(&serde_json::to_string(&members).unwrap_or_default());
         let _ = write!(
             out,

@@ -35,6 +35,7 @@ use self::votes::Cast;
 use crate::conn::Conn;
 use crate::disconnect::Disconnect;
 use crate::metrics::Metrics;
+use crate::registry::Removal;
 
 /// The limits a room enforces, copied from the backend's config.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,9 @@ pub struct RoomSettings {
     pub silent: Duration,
     /// Ballots a room holds over all its kept messages.
     pub max_votes: usize,
+    /// How long a moved room's members count as present while they come
+    /// back (see [`state::RoomState::arriving`]).
+    pub arrival: Duration,
 }
 
 /// Longest `client_id` kept for de-duplication.
@@ -230,7 +234,12 @@ impl Room {
             .map(|(token, record)| (token.clone(), record.clone()));
         let live =
             known.as_ref().and_then(|(_, r)| st.seats.iter().position(|s| s.member.id == r.id));
-        if live.is_none() && st.seats.len() >= self.settings.max_members {
+        // Back after a move: the others still see this member.
+        let arriving = known.as_ref().and_then(|(_, r)| st.arriving_index(r.id));
+        if live.is_none()
+            && arriving.is_none()
+            && st.seats.len() + st.arriving.len() >= self.settings.max_members
+        {
             return Err(RoomError::Full);
         }
         let reclaimed = known.is_some();
@@ -295,11 +304,11 @@ impl Room {
             st.moderation.unseat(member.id);
             return Err(RoomError::Full);
         }
-        match replaced {
+        let arrived = arriving.map(|i| st.arriving.swap_remove(i));
+        match replaced.map(|old| old.member).or(arrived) {
             // The others saw this member all along: only a new nick is news.
-            Some(old) if old.member.nick != member.nick => {
-                let frame =
-                    encode(&ServerFrame::Nick { member: member.clone(), old: old.member.nick });
+            Some(old) if old.nick != member.nick => {
+                let frame = encode(&ServerFrame::Nick { member: member.clone(), old: old.nick });
                 self.broadcast(st, &frame, Some(member.id));
             }
             Some(_) => {}
@@ -600,26 +609,19 @@ impl Room {
         let silent_long_enough =
             st.last_message_at.is_none_or(|at| now.duration_since(at) >= self.settings.silent);
         st.seats.is_empty()
+            && st.arriving.is_empty()
             && now.duration_since(empty_since) >= self.settings.idle
             && silent_long_enough
     }
 
     /// Marks the room closed and asks every member's connection to close
-    /// after a `closing` frame.
-    pub fn close(&self, reason: CloseReason) {
+    /// after a `closing` frame saying why.
+    pub fn close(&self, removal: Removal) {
         let mut st = self.lock();
         st.closed = true;
-        let disconnect = match reason {
-            CloseReason::Shutdown => Disconnect::RoomShutdown,
-            CloseReason::Moved => Disconnect::Moved,
-            CloseReason::RoomExpired
-            | CloseReason::RoomDeleted
-            | CloseReason::Replaced
-            | CloseReason::Kicked => Disconnect::RoomClosed,
-        };
-        let frame = encode(&ServerFrame::Closing { reason });
+        let frame = encode(&ServerFrame::Closing { reason: removal.close_reason() });
         for seat in &st.seats {
-            seat.conn.push_and_close(&frame, disconnect);
+            seat.conn.push_and_close(&frame, Disconnect::RoomClosed);
         }
     }
 }

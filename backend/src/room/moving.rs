@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::control::{MemberRecord, MessageRecord, RoomSnapshot};
-use common::ws::{ChatMessage, CloseReason, ServerFrame};
+use common::ws::{ChatMessage, CloseReason, Member, ServerFrame};
 
 use super::carry;
 use super::state::{Record, RoomState, Stored};
@@ -60,9 +60,16 @@ impl Room {
         if st.closed || !st.is_frozen(now) {
             return None;
         }
-        // Seated members' nicks are current in their seats, not their records.
-        let live: HashMap<u64, &str> =
-            st.seats.iter().map(|s| (s.member.id, s.member.nick.as_str())).collect();
+        // Seated members' nicks are current in their seats, not their
+        // records; members still on their way from the last move count as
+        // seated (they will be on their way to the next backend instead).
+        let live: HashMap<u64, &str> = st
+            .seats
+            .iter()
+            .map(|s| &s.member)
+            .chain(&st.arriving)
+            .map(|m| (m.id, m.nick.as_str()))
+            .collect();
         let members = st
             .records
             .iter()
@@ -119,6 +126,13 @@ impl Room {
             st.keep(Stored { msg, frame });
         }
         st.next_member_id = next_member_id.max(1);
+        // Those seated on the source are on their way here.
+        st.arriving = members
+            .iter()
+            .filter(|m| m.gone_ms.is_none())
+            .map(|m| Member { id: m.id, nick: m.nick.clone() })
+            .collect();
+        st.arrivals_until = Some(now + settings.arrival);
         st.records = members
             .into_iter()
             .map(|m| {
@@ -143,6 +157,23 @@ impl Room {
         };
         room.restore_ballots(ballots);
         room
+    }
+
+    /// Gives up on the members of a move who did not come back in time:
+    /// the others get a `left` for each.
+    pub fn settle_arrivals(&self, now: Instant) {
+        let mut st = self.lock();
+        if st.arriving.is_empty() || st.arrivals_until.is_some_and(|until| now < until) {
+            return;
+        }
+        st.arrivals_until = None;
+        let gone = std::mem::take(&mut st.arriving);
+        if st.closed {
+            return;
+        }
+        for member in gone {
+            self.broadcast(&st, &encode(&ServerFrame::Left { member }), None);
+        }
     }
 
     /// The point of no return on the source: if the room (of `epoch`) is

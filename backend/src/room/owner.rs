@@ -130,8 +130,18 @@ impl Room {
         if target == actor {
             return Err(RoomError::KickSelf);
         }
-        let index = st.seats.iter().position(|s| s.member.id == target);
-        let seat = st.seats.swap_remove(index.ok_or(RoomError::NoSuchMember)?);
+        // A member still on its way back after a move is struck from the
+        // list the others see; a ban keeps it out when it arrives.
+        let (member, conn) = match st.seats.iter().position(|s| s.member.id == target) {
+            Some(index) => {
+                let seat = st.seats.swap_remove(index);
+                (seat.member, Some(seat.conn))
+            }
+            None => {
+                let index = st.arriving_index(target).ok_or(RoomError::NoSuchMember)?;
+                (st.arriving.swap_remove(index), None)
+            }
+        };
         if let Some(secs) = ban_secs {
             let until = now + Duration::from_secs(secs);
             st.moderation.ban(target, until, reason.clone(), now);
@@ -140,7 +150,7 @@ impl Room {
         if st.seats.is_empty() {
             st.empty_since = Some(now);
         }
-        let nick = &seat.member.nick;
+        let nick = &member.nick;
         let ban = ban_secs.map(|s| format!(" for {}", for_how_long(s))).unwrap_or_default();
         let banned = if ban_secs.is_some() { format!(" and banned{ban}") } else { String::new() };
         let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
@@ -148,12 +158,14 @@ impl Room {
             Some(_) => format!("{by} removed you from this room and banned you{ban}{why}"),
             None => format!("{by} removed you from this room{why}"),
         };
-        seat.conn.push(&encode(&ServerFrame::moderation_notice(told)));
-        seat.conn.push_and_close(
-            &encode(&ServerFrame::Closing { reason: CloseReason::Kicked }),
-            Disconnect::Kicked,
-        );
-        self.broadcast(&st, &encode(&ServerFrame::Left { member: seat.member.clone() }), None);
+        if let Some(conn) = conn {
+            conn.push(&encode(&ServerFrame::moderation_notice(told)));
+            conn.push_and_close(
+                &encode(&ServerFrame::Closing { reason: CloseReason::Kicked }),
+                Disconnect::Kicked,
+            );
+        }
+        self.broadcast(&st, &encode(&ServerFrame::Left { member: member.clone() }), None);
         self.notice(&st, format!("{nick} was removed by {by}{banned}{why}"));
         self.metrics.owner_acts.with_label_values(&["kick"]).inc();
         Ok(())

@@ -61,6 +61,14 @@ pub(super) struct RoomState {
     /// Frozen for a move until then: writes and joins are refused. Past it,
     /// the room is live again by itself (aux-srv may have died mid-move).
     pub frozen_until: Option<Instant>,
+    /// Members who were seated on the backend this room moved from and have
+    /// not reconnected yet. The others keep seeing them (the welcome lists
+    /// them, their return is no `joined`) until `arrivals_until`, when those
+    /// still missing get a `left`: a move shows as a pause, not as everyone
+    /// leaving and joining again (which was also a quadratic burst of
+    /// `joined` frames in a big room).
+    pub arriving: Vec<Member>,
+    pub arrivals_until: Option<Instant>,
 }
 
 impl RoomState {
@@ -77,6 +85,8 @@ impl RoomState {
             next_member_id: 1,
             records: HashMap::new(),
             frozen_until: None,
+            arriving: Vec::new(),
+            arrivals_until: None,
         }
     }
 
@@ -113,6 +123,11 @@ impl RoomState {
         for (_, token) in gone.into_iter().take(excess) {
             self.records.remove(&token);
         }
+    }
+
+    /// Where member `id` stands in [`RoomState::arriving`].
+    pub fn arriving_index(&self, id: u64) -> Option<usize> {
+        self.arriving.iter().position(|m| m.id == id)
     }
 
     pub fn seat(&self, id: u64) -> Option<&Seat> {

@@ -226,6 +226,7 @@ mod tests {
             idle: Duration::from_secs(60),
             silent: Duration::from_secs(60),
             max_votes: 100,
+            arrival: Duration::from_secs(30),
         };
         let room =
             Room::new("r".into(), "r".into(), 1, None, None, settings, Arc::new(Metrics::new("t")));

@@ -64,6 +64,10 @@ pub struct BackendConfig {
     pub evacuate_on_shutdown: bool,
     /// Longest a shutdown waits for its rooms to move away.
     pub evacuate_timeout_ms: u64,
+    /// How long the members of a room that moved here still count as
+    /// present while they reconnect: the others see no `joined` when they
+    /// come back, and a `left` for those not back by then.
+    pub move_arrival_secs: u64,
     /// Largest control-protocol frame.
     pub control_max_frame_bytes: usize,
     /// tungstenite's read buffer per connection (its 128 KiB default is far
@@ -124,6 +128,7 @@ impl Default for BackendConfig {
             shutdown_grace_ms: 5_000,
             evacuate_on_shutdown: true,
             evacuate_timeout_ms: 20_000,
+            move_arrival_secs: 30,
             control_max_frame_bytes: crate::control::DEFAULT_MAX_FRAME_BYTES,
             ws_read_buffer_bytes: 1024,
             ws_write_buffer_bytes: 4 * 1024,
@@ -196,6 +201,9 @@ impl Validate for BackendConfig {
         }
         if self.evacuate_timeout_ms > 600_000 {
             return Err(ConfigError::new("evacuate_timeout_ms", "must be at most 600000"));
+        }
+        if !(1..=3600).contains(&self.move_arrival_secs) {
+            return Err(ConfigError::new("move_arrival_secs", "must be from 1 to 3600"));
         }
         if self.control_max_frame_bytes < 4096 {
             return Err(ConfigError::new("control_max_frame_bytes", "must be at least 4096"));
