@@ -117,15 +117,7 @@ async fn draining_stops_placement_and_undraining_resumes_it() {
     assert_eq!(aux.get_room("before-drain").await.json()["ws_url"], existing["ws_url"]);
 
     // The backend itself refuses too: direct creation fails with Draining.
-    let refused = b1
-        .client()
-        .request(common::control::RequestBody::CreateRoom {
-            name: "sneaky".into(),
-            password_hash: None,
-            owner_key_hash: None,
-        })
-        .await
-        .unwrap();
+    let refused = b1.client().request(create_room_request("sneaky")).await.unwrap();
     assert!(matches!(refused, common::control::ResponseBody::Error { .. }), "{refused:?}");
 
     let undrained =

@@ -6,7 +6,33 @@ mod support;
 use common::config::BackendConfig;
 use common::control::{RequestBody, ResponseBody};
 use common::ws::{ClientFrame, Resume};
-use support::{Ending, WsClient, join_frame, quick, start_backend};
+use support::{WsClient, join_frame, quick, seqs_of, start_backend};
+
+/// Says `m1` … `m{count}`, then reads their echoes: all are sent before any
+/// is read, as a busy room receives them.
+async fn say_numbered(client: &mut WsClient, count: u64) {
+    for i in 1..=count {
+        client.say(&format!("m{i}")).await;
+    }
+    for _ in 0..count {
+        client.expect("message").await;
+    }
+}
+
+/// A `send` frame answering message `to`.
+fn reply(text: &str, to: u64) -> ClientFrame {
+    ClientFrame::Send { text: text.into(), client_id: None, drawing: None, reply_to: Some(to) }
+}
+
+/// A `send` frame carrying the drawing `file_id` and no text.
+fn drawing(file_id: &str) -> ClientFrame {
+    ClientFrame::Send {
+        text: String::new(),
+        client_id: None,
+        drawing: Some(file_id.into()),
+        reply_to: None,
+    }
+}
 
 #[tokio::test]
 async fn two_members_see_the_same_messages_in_the_same_order() {
@@ -47,14 +73,8 @@ async fn two_members_see_the_same_messages_in_the_same_order() {
 #[tokio::test]
 async fn joining_after_1005_messages_gets_exactly_the_last_1000() {
     let backend = start_backend(quick()).await;
-    backend.create_room("busy").await;
-    let (mut writer, _) = backend.member("busy", "w").await;
-    for i in 1..=1005 {
-        writer.say(&format!("m{i}")).await;
-    }
-    for _ in 0..1005 {
-        writer.expect("message").await;
-    }
+    let (mut writer, _) = backend.create_room_and_join("busy", "w").await;
+    say_numbered(&mut writer, 1005).await;
     let (_reader, welcome) = backend.member("busy", "r").await;
     let messages = welcome["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1000);
@@ -70,24 +90,13 @@ async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
     let backend = start_backend(quick()).await;
     let info = backend.create_room("resume").await;
     let (mut a, _) = backend.member("resume", "a").await;
-    for i in 1..=5 {
-        a.say(&format!("m{i}")).await;
-    }
-    for _ in 0..5 {
-        a.expect("message").await;
-    }
+    say_numbered(&mut a, 5).await;
 
     let mut b = backend.connect("resume").await;
     b.send(&join_frame(Some("b"), None, Some(Resume { epoch: info.epoch, after_seq: 3 }))).await;
     let welcome = b.expect("welcome").await;
     assert_eq!(welcome["resumed"], true);
-    let seqs: Vec<u64> = welcome["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, [4, 5]);
+    assert_eq!(seqs_of(&welcome["messages"]), [4, 5]);
 
     let mut c = backend.connect("resume").await;
     c.send(&join_frame(None, None, Some(Resume { epoch: info.epoch + 1, after_seq: 3 }))).await;
@@ -102,12 +111,7 @@ async fn resume_across_a_gap_beyond_the_buffer_gets_the_full_buffer() {
     let backend = start_backend(BackendConfig { max_messages: 10, ..quick() }).await;
     let info = backend.create_room("small").await;
     let (mut a, _) = backend.member("small", "a").await;
-    for i in 1..=15 {
-        a.say(&format!("m{i}")).await;
-    }
-    for _ in 0..15 {
-        a.expect("message").await;
-    }
+    say_numbered(&mut a, 15).await;
     let mut b = backend.connect("small").await;
     b.send(&join_frame(None, None, Some(Resume { epoch: info.epoch, after_seq: 2 }))).await;
     let welcome = b.expect("welcome").await;
@@ -118,8 +122,7 @@ async fn resume_across_a_gap_beyond_the_buffer_gets_the_full_buffer() {
 #[tokio::test]
 async fn a_resend_with_the_same_client_id_is_stored_once() {
     let backend = start_backend(quick()).await;
-    backend.create_room("dedupe").await;
-    let (mut a, _) = backend.member("dedupe", "a").await;
+    let (mut a, _) = backend.create_room_and_join("dedupe", "a").await;
     let (mut b, _) = backend.member("dedupe", "b").await;
     let send = ClientFrame::Send {
         text: "only once".into(),
@@ -142,8 +145,7 @@ async fn a_resend_with_the_same_client_id_is_stored_once() {
 #[tokio::test]
 async fn typing_nick_edit_and_delete_reach_the_others() {
     let backend = start_backend(quick()).await;
-    backend.create_room("actions").await;
-    let (mut a, welcome) = backend.member("actions", "ada").await;
+    let (mut a, welcome) = backend.create_room_and_join("actions", "ada").await;
     let ada_id = welcome["you"]["id"].clone();
     let (mut b, _) = backend.member("actions", "bob").await;
     a.expect("joined").await;
@@ -190,36 +192,16 @@ async fn typing_nick_edit_and_delete_reach_the_others() {
 #[tokio::test]
 async fn replies_and_history_pages() {
     let backend = start_backend(quick()).await;
-    backend.create_room("history").await;
-    let (mut a, _) = backend.member("history", "a").await;
-    for i in 1..=30 {
-        a.say(&format!("m{i}")).await;
-    }
-    for _ in 0..30 {
-        a.expect("message").await;
-    }
-    a.send(&ClientFrame::Send {
-        text: "re".into(),
-        client_id: None,
-        drawing: None,
-        reply_to: Some(7),
-    })
-    .await;
+    let (mut a, _) = backend.create_room_and_join("history", "a").await;
+    say_numbered(&mut a, 30).await;
+    a.send(&reply("re", 7)).await;
     assert_eq!(a.expect("message").await["reply_to"], 7);
-    a.send(&ClientFrame::Send {
-        text: "x".into(),
-        client_id: None,
-        drawing: None,
-        reply_to: Some(99),
-    })
-    .await;
+    a.send(&reply("x", 99)).await;
     assert_eq!(a.expect("error").await["code"], "bad_reply_to");
 
     a.send(&ClientFrame::History { before: 11, limit: Some(4) }).await;
     let page = a.expect("history").await;
-    let seqs: Vec<u64> =
-        page["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, [7, 8, 9, 10]);
+    assert_eq!(seqs_of(&page["messages"]), [7, 8, 9, 10]);
     assert_eq!(page["has_more"], true);
     a.send(&ClientFrame::History { before: 3, limit: Some(50) }).await;
     let page = a.expect("history").await;
@@ -233,24 +215,11 @@ async fn replies_and_history_pages() {
 #[tokio::test]
 async fn drawings_are_messages_with_a_file_id() {
     let backend = start_backend(quick()).await;
-    backend.create_room("art").await;
-    let (mut a, _) = backend.member("art", "a").await;
+    let (mut a, _) = backend.create_room_and_join("art", "a").await;
     let id = "0123456789abcdef0123456789abcdef";
-    a.send(&ClientFrame::Send {
-        text: String::new(),
-        client_id: None,
-        drawing: Some(id.into()),
-        reply_to: None,
-    })
-    .await;
+    a.send(&drawing(id)).await;
     assert_eq!(a.expect("message").await["drawing"], id);
-    a.send(&ClientFrame::Send {
-        text: String::new(),
-        client_id: None,
-        drawing: Some("../../etc/passwd".into()),
-        reply_to: None,
-    })
-    .await;
+    a.send(&drawing("../../etc/passwd")).await;
     assert_eq!(a.expect("error").await["code"], "bad_drawing");
     a.say("   ").await;
     assert_eq!(a.expect("error").await["code"], "empty_message");
@@ -293,9 +262,7 @@ async fn passwords_are_checked_on_join() {
 async fn an_unknown_room_is_refused_with_4404() {
     let backend = start_backend(quick()).await;
     let mut c = backend.connect("nowhere").await;
-    let (frames, ending) = c.until_closed().await;
-    assert_eq!(frames[0]["code"], "room_not_found");
-    assert_eq!(ending, Ending::Close(4404));
+    c.expect_error_and_close("room_not_found", 4404).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ use std::time::Duration;
 use common::config::BackendConfig;
 use common::control::{self, ErrorCode, RequestBody, ResponseBody};
 use control_client::{ControlClient, ControlError};
-use support::{Ending, TOKEN, WAIT, start_backend, test_config};
+use support::{
+    Ending, TOKEN, WAIT, control_rejections, create_room_request, start_backend, test_config,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -34,9 +36,7 @@ async fn a_wrong_token_is_refused_and_counted() {
     let answer =
         raw_exchange(backend.control, &framed(&control::auth_frame("wrong-token-0000000"))).await;
     assert!(answer.is_empty(), "nothing is answered to a wrong token");
-    backend
-        .await_metric(r#"instantchat_backend_control_rejected_total{reason="bad_token"}"#, 1.0)
-        .await;
+    backend.await_metric(&control_rejections("bad_token"), 1.0).await;
     let stranger = ControlClient::new(backend.control.to_string(), "not-the-token-0000", WAIT, 1);
     let refused = stranger.request(RequestBody::Drain { draining: true }).await.unwrap_err();
     assert!(
@@ -47,10 +47,7 @@ async fn a_wrong_token_is_refused_and_counted() {
     let request =
         control::encode(&control::Request { id: 1, body: RequestBody::Drain { draining: true } });
     assert!(raw_exchange(backend.control, &framed(&request)).await.is_empty());
-    assert_eq!(
-        backend.metric(r#"instantchat_backend_control_rejected_total{reason="bad_token"}"#).await,
-        3.0
-    );
+    assert_eq!(backend.metric(&control_rejections("bad_token")).await, 3.0);
     assert!(matches!(
         backend.request(RequestBody::LookupRoom { name: "abc".into() }).await,
         ResponseBody::Room(None)
@@ -62,9 +59,7 @@ async fn an_oversize_length_prefix_closes_without_buffering() {
     let backend = start_backend(test_config()).await;
     // Claims 4 GiB; the server must refuse on the prefix alone.
     assert!(raw_exchange(backend.control, &[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await.is_empty());
-    backend
-        .await_metric(r#"instantchat_backend_control_rejected_total{reason="oversize"}"#, 1.0)
-        .await;
+    backend.await_metric(&control_rejections("oversize"), 1.0).await;
 
     // After authenticating, too.
     let mut bytes = framed(&control::auth_frame(TOKEN));
@@ -72,9 +67,7 @@ async fn an_oversize_length_prefix_closes_without_buffering() {
     bytes.extend_from_slice(&over.to_be_bytes());
     let answer = raw_exchange(backend.control, &bytes).await;
     assert_eq!(answer, framed(control::AUTH_OK), "only the auth answer");
-    backend
-        .await_metric(r#"instantchat_backend_control_rejected_total{reason="oversize"}"#, 2.0)
-        .await;
+    backend.await_metric(&control_rejections("oversize"), 2.0).await;
 }
 
 #[tokio::test]
@@ -87,9 +80,7 @@ async fn garbage_after_auth_closes_the_connection_and_the_server_stays_up() {
         let answer = raw_exchange(backend.control, &bytes).await;
         assert_eq!(answer, framed(control::AUTH_OK));
     }
-    backend
-        .await_metric(r#"instantchat_backend_control_rejected_total{reason="garbage"}"#, 4.0)
-        .await;
+    backend.await_metric(&control_rejections("garbage"), 4.0).await;
     backend.create_room("still-fine").await;
 }
 
@@ -97,25 +88,13 @@ async fn garbage_after_auth_closes_the_connection_and_the_server_stays_up() {
 async fn rooms_are_created_once_listed_in_pages_and_deleted() {
     let backend = start_backend(test_config()).await;
     let control = backend.control();
-    let ResponseBody::Created { room, created: true } = control
-        .request(RequestBody::CreateRoom {
-            name: "Alpha".into(),
-            password_hash: None,
-            owner_key_hash: None,
-        })
-        .await
-        .unwrap()
+    let ResponseBody::Created { room, created: true } =
+        control.request(create_room_request("Alpha")).await.unwrap()
     else {
         panic!("not created");
     };
-    let ResponseBody::Created { room: again, created: false } = control
-        .request(RequestBody::CreateRoom {
-            name: "ALPHA".into(),
-            password_hash: None,
-            owner_key_hash: None,
-        })
-        .await
-        .unwrap()
+    let ResponseBody::Created { room: again, created: false } =
+        control.request(create_room_request("ALPHA")).await.unwrap()
     else {
         panic!("not idempotent");
     };
@@ -124,13 +103,7 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
         (again.epoch, "alpha", "Alpha")
     );
     for bad in ["no", "api", "bad name"] {
-        let answer = control
-            .request(RequestBody::CreateRoom {
-                name: bad.into(),
-                password_hash: None,
-                owner_key_hash: None,
-            })
-            .await;
+        let answer = control.request(create_room_request(bad)).await;
         assert!(
             matches!(answer.unwrap(), ResponseBody::Error { code: ErrorCode::BadName, .. }),
             "{bad}"
@@ -149,14 +122,7 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
     );
 
     for i in 0..25 {
-        control
-            .request(RequestBody::CreateRoom {
-                name: format!("room-{i:02}"),
-                password_hash: None,
-                owner_key_hash: None,
-            })
-            .await
-            .unwrap();
+        control.request(create_room_request(&format!("room-{i:02}"))).await.unwrap();
     }
     let mut keys = Vec::new();
     let mut after = None;
@@ -199,8 +165,7 @@ async fn rooms_are_created_once_listed_in_pages_and_deleted() {
 #[tokio::test]
 async fn http_api_posts_and_reads_reach_websocket_members() {
     let backend = start_backend(test_config()).await;
-    backend.create_room("bots").await;
-    let (mut member, _) = backend.member("bots", "human").await;
+    let (mut member, _) = backend.create_room_and_join("bots", "human").await;
     let control = backend.control();
     let post = |text: &str, client_id: Option<&str>| RequestBody::PostMessage {
         room: "bots".into(),
@@ -287,27 +252,14 @@ async fn announcements_reach_every_room_and_drain_refuses_new_rooms() {
         backend.request(RequestBody::Drain { draining: true }).await,
         ResponseBody::Drained { draining: true }
     );
-    let answer = backend
-        .request(RequestBody::CreateRoom {
-            name: "three".into(),
-            password_hash: None,
-            owner_key_hash: None,
-        })
-        .await;
+    let answer = backend.request(create_room_request("three")).await;
     assert!(matches!(answer, ResponseBody::Error { code: ErrorCode::Draining, .. }));
-    let answer = backend
-        .request(RequestBody::CreateRoom {
-            name: "one".into(),
-            password_hash: None,
-            owner_key_hash: None,
-        })
-        .await;
+    let answer = backend.request(create_room_request("one")).await;
     assert!(
         matches!(answer, ResponseBody::Created { created: false, .. }),
         "existing rooms still answer"
     );
-    a.say("still served").await;
-    assert_eq!(a.expect("message").await["text"], "still served");
+    a.say_and_await_echo("still served").await;
     let ResponseBody::Load(load) = backend.request(RequestBody::Load { removed_after: 0 }).await
     else {
         panic!()
@@ -359,12 +311,10 @@ async fn a_room_with_members_does_not_expire() {
     let backend =
         start_backend(BackendConfig { room_idle_secs: 1, room_silent_secs: 1, ..test_config() })
             .await;
-    backend.create_room("occupied").await;
-    let (mut m, _) = backend.member("occupied", "m").await;
+    let (mut m, _) = backend.create_room_and_join("occupied", "m").await;
     // Long enough for several sweeps; time passing is the point here.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    m.say("still here").await;
-    assert_eq!(m.expect("message").await["text"], "still here");
+    m.say_and_await_echo("still here").await;
     assert!(matches!(
         backend.request(RequestBody::LookupRoom { name: "occupied".into() }).await,
         ResponseBody::Room(Some(_))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use backend::control::MAX_UNAUTHENTICATED;
 use common::control;
-use support::{TOKEN, WAIT, start_backend, test_config};
+use support::{TOKEN, WAIT, control_rejections, start_backend, test_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -55,9 +55,7 @@ async fn an_oversized_first_frame_is_refused_at_once() {
     stream.write_all(&too_long.to_be_bytes()).await.unwrap();
     stream.write_all(b"instantchat").await.unwrap();
     assert!(time_to_close(&mut stream).await < Duration::from_secs(2), "not left waiting");
-    backend
-        .await_metric(r#"instantchat_backend_control_rejected_total{reason="oversize"}"#, 1.0)
-        .await;
+    backend.await_metric(&control_rejections("oversize"), 1.0).await;
     // The right auth frame still works.
     assert!(
         backend
@@ -108,12 +106,7 @@ async fn unauthenticated_connections_are_bounded() {
     // Wait until every one of them holds its place.
     let mut extra = connect_from(1000, backend.control).await;
     assert!(time_to_close(&mut extra).await < Duration::from_secs(2), "one too many: closed");
-    backend
-        .await_metric(
-            r#"instantchat_backend_control_rejected_total{reason="too_many_unauthenticated"}"#,
-            1.0,
-        )
-        .await;
+    backend.await_metric(&control_rejections("too_many_unauthenticated"), 1.0).await;
     // Once they are gone, aux-srv gets in again.
     drop(waiting);
     let deadline = Instant::now() + WAIT;

@@ -12,7 +12,7 @@ use common::config::{BackendConfig, Defences, PasswordAttempts, PowMode};
 use common::pow::{Challenge, PowSolution};
 use common::ws::ClientFrame;
 use serde_json::{Value, json};
-use support::{WsClient, eventually, quick, start_backend, with_defences};
+use support::{TestBackend, WsClient, eventually, quick, refusals, start_backend, with_defences};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 fn ip(last: [u8; 3]) -> IpAddr {
@@ -27,6 +27,21 @@ fn refusal(result: Result<WsClient, WsError>) -> (u16, Option<String>, String) {
     let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
     let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
     (response.status().as_u16(), retry, body["error"]["code"].as_str().unwrap().to_owned())
+}
+
+/// A backend with `defences` on, and `room` with its first member `nick`.
+async fn defended_room(defences: Defences, room: &str, nick: &str) -> (TestBackend, WsClient) {
+    let backend = start_backend(with_defences(defences)).await;
+    let (member, _) = backend.create_room_and_join(room, nick).await;
+    (backend, member)
+}
+
+/// Reads the next error, which must be `code`; returns the wait it asks for
+/// (`retry_after_ms`).
+async fn next_refusal_wait(client: &mut WsClient, code: &str) -> u64 {
+    let error = client.next_of("error").await;
+    assert_eq!(error["code"], code);
+    error["retry_after_ms"].as_u64().unwrap()
 }
 
 fn join_frame(password: Option<&str>, pow: Option<PowSolution>) -> ClientFrame {
@@ -58,8 +73,7 @@ async fn upgrades_per_minute_are_limited_per_client_address() {
     for mut client in kept {
         client.join("early").await;
     }
-    let refused = r#"instantchat_backend_refusals_total{reason="join_rate"}"#;
-    assert_eq!(backend.metric(refused).await, 1.0);
+    assert_eq!(backend.metric(&refusals("join_rate")).await, 1.0);
 }
 
 #[tokio::test]
@@ -79,35 +93,27 @@ async fn open_websockets_are_limited_per_client_address() {
     // Closing one frees its place once the server has seen it go.
     first.ws.close(None).await.unwrap();
     eventually("a freed place", async || WsClient::connect_from(&url, from).await.is_ok()).await;
-    second.say("still here").await;
-    assert_eq!(second.expect("message").await["text"], "still here");
-    let refused = r#"instantchat_backend_refusals_total{reason="connections_per_ip"}"#;
-    assert!(backend.metric(refused).await >= 1.0);
+    second.say_and_await_echo("still here").await;
+    assert!(backend.metric(&refusals("connections_per_ip")).await >= 1.0);
 }
 
 #[tokio::test]
 async fn the_same_text_sent_again_and_again_is_refused() {
     let defences = Defences { repeat_max: 2, repeat_window_secs: 60, ..Defences::off() };
-    let backend = start_backend(with_defences(defences)).await;
-    backend.create_room("spam").await;
-    let (mut spammer, _) = backend.member("spam", "spammer").await;
+    let (backend, mut spammer) = defended_room(defences, "spam", "spammer").await;
     let (mut other, _) = backend.member("spam", "other").await;
     spammer.say("Buy now!").await;
     spammer.say("buy NOW!  ").await;
     assert_eq!(spammer.expect("message").await["text"], "Buy now!");
     assert_eq!(spammer.expect("message").await["text"], "buy NOW!  ");
     spammer.say("  BUY now!").await;
-    let error = spammer.expect("error").await;
-    assert_eq!(error["code"], "repeated");
-    let retry = error["retry_after_ms"].as_u64().unwrap();
+    let retry = next_refusal_wait(&mut spammer, "repeated").await;
     assert!(retry > 50_000 && retry <= 60_000, "until the first leaves the window: {retry}");
-    spammer.say("something else").await;
-    assert_eq!(spammer.expect("message").await["text"], "something else");
+    spammer.say_and_await_echo("something else").await;
     // Another member's texts are its own.
     other.say("buy now!").await;
     assert_eq!(other.next_from("other").await["text"], "buy now!");
-    let refused = r#"instantchat_backend_refusals_total{reason="repeated"}"#;
-    assert_eq!(backend.metric(refused).await, 1.0);
+    assert_eq!(backend.metric(&refusals("repeated")).await, 1.0);
 }
 
 #[tokio::test]
@@ -119,9 +125,7 @@ async fn a_message_surge_turns_on_slow_mode_and_the_room_is_told() {
         auto_slow_mode_secs: 30,
         ..Defences::off()
     };
-    let backend = start_backend(with_defences(defences)).await;
-    backend.create_room("surge").await;
-    let (mut flooder, _) = backend.member("surge", "flooder").await;
+    let (backend, mut flooder) = defended_room(defences, "surge", "flooder").await;
     let (mut calm, _) = backend.member("surge", "calm").await;
     let (mut watcher, _) = backend.member("surge", "watcher").await;
     // 12 messages at once: whatever 10-second window boundary they straddle,
@@ -136,31 +140,25 @@ async fn a_message_surge_turns_on_slow_mode_and_the_room_is_told() {
     assert_eq!(flooder.next_of("notice").await["text"], notice["text"]);
 
     flooder.say("one more").await;
-    let error = flooder.next_of("error").await;
-    assert_eq!(error["code"], "slow_mode");
-    let retry = error["retry_after_ms"].as_u64().unwrap();
+    let retry = next_refusal_wait(&mut flooder, "slow_mode").await;
     assert!(retry > 20_000 && retry <= 30_000, "{retry}");
     // Someone who has not posted may post once, then waits too.
     calm.say("hello").await;
     assert_eq!(calm.next_from("calm").await["text"], "hello");
     calm.say("hello again").await;
     assert_eq!(calm.next_of("error").await["code"], "slow_mode");
-    let refused = r#"instantchat_backend_refusals_total{reason="slow_mode"}"#;
-    assert!(backend.metric(refused).await >= 2.0);
+    assert!(backend.metric(&refusals("slow_mode")).await >= 2.0);
 }
 
 #[tokio::test]
 async fn a_steady_conversation_gets_no_slow_mode() {
     let defences = Defences { surge_factor: 2.0, surge_min_per_minute: 30, ..Defences::off() };
-    let backend = start_backend(with_defences(defences)).await;
-    backend.create_room("steady").await;
-    let (mut a, _) = backend.member("steady", "a").await;
+    let (backend, mut a) = defended_room(defences, "steady", "a").await;
     for i in 0..5 {
         a.say(&format!("line {i}")).await;
         assert_eq!(a.next_of("message").await["text"], format!("line {i}"));
     }
-    let refused = r#"instantchat_backend_refusals_total{reason="slow_mode"}"#;
-    assert_eq!(backend.metric(refused).await, 0.0);
+    assert_eq!(backend.metric(&refusals("slow_mode")).await, 0.0);
 }
 
 fn hash(password: &str) -> String {
@@ -189,9 +187,7 @@ async fn wrong_passwords_earn_growing_waits_per_address_and_per_room() {
     }
     // The third wrong one costs a second: even the right password waits.
     guesser.send(&join_frame(Some("sesame"), None)).await;
-    let error = guesser.expect("error").await;
-    assert_eq!(error["code"], "too_many_attempts");
-    let wait = error["retry_after_ms"].as_u64().unwrap();
+    let wait = next_refusal_wait(&mut guesser, "too_many_attempts").await;
     assert!(wait > 500 && wait <= 1_000, "{wait}");
     // Another address is not held back by this one…
     let mut second = WsClient::connect_from(&url, ip([2, 0, 3])).await.unwrap();
@@ -203,14 +199,11 @@ async fn wrong_passwords_earn_growing_waits_per_address_and_per_room() {
     // address now waits, the growing waits of the room.
     let mut third = WsClient::connect_from(&url, ip([2, 0, 4])).await.unwrap();
     third.send(&join_frame(Some("sesame"), None)).await;
-    let error = third.expect("error").await;
-    assert_eq!(error["code"], "too_many_attempts");
-    let wait = error["retry_after_ms"].as_u64().unwrap();
+    let wait = next_refusal_wait(&mut third, "too_many_attempts").await;
     tokio::time::sleep(Duration::from_millis(wait)).await;
     third.send(&join_frame(Some("sesame"), None)).await;
     third.expect("welcome").await;
-    let refused = r#"instantchat_backend_refusals_total{reason="password_attempts"}"#;
-    assert_eq!(backend.metric(refused).await, 2.0);
+    assert_eq!(backend.metric(&refusals("password_attempts")).await, 2.0);
 }
 
 fn challenge_of(error: &Value) -> Challenge {
@@ -251,10 +244,8 @@ async fn a_challenged_join_is_let_in_once_the_puzzle_is_solved() {
     let mut elsewhere = backend.connect("other-fort").await;
     elsewhere.send(&join_frame(None, Some(solved))).await;
     challenge_of(&elsewhere.expect("error").await);
-    let sample =
-        |reason: &str| format!(r#"instantchat_backend_refusals_total{{reason="{reason}"}}"#);
-    assert_eq!(backend.metric(&sample("challenge")).await, 1.0);
-    assert_eq!(backend.metric(&sample("challenge_failed")).await, 3.0);
+    assert_eq!(backend.metric(&refusals("challenge")).await, 1.0);
+    assert_eq!(backend.metric(&refusals("challenge_failed")).await, 3.0);
 }
 
 #[tokio::test]

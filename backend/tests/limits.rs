@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::config::BackendConfig;
 use common::ws::ClientFrame;
 use futures_util::SinkExt;
-use support::{Ending, WsClient, join_frame, quick, start_backend, test_config};
+use support::{Ending, WsClient, disconnects, join_frame, quick, start_backend, test_config};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
@@ -17,8 +17,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 #[tokio::test]
 async fn text_longer_than_4000_characters_is_refused_and_the_connection_stays() {
     let backend = start_backend(quick()).await;
-    backend.create_room("limits").await;
-    let (mut a, _) = backend.member("limits", "a").await;
+    let (mut a, _) = backend.create_room_and_join("limits", "a").await;
     a.say(&"é".repeat(4000)).await;
     assert_eq!(a.expect("message").await["seq"], 1, "4000 characters (8000 bytes) is fine");
     a.say(&"x".repeat(4001)).await;
@@ -33,8 +32,7 @@ async fn text_longer_than_4000_characters_is_refused_and_the_connection_stays() 
 #[tokio::test]
 async fn malformed_and_unknown_frames_get_an_error_and_the_connection_stays() {
     let backend = start_backend(quick()).await;
-    backend.create_room("garbage").await;
-    let (mut a, _) = backend.member("garbage", "a").await;
+    let (mut a, _) = backend.create_room_and_join("garbage", "a").await;
     for (text, code) in [
         ("not json", "bad_json"),
         ("[1,2,3]", "bad_json"),
@@ -50,28 +48,23 @@ async fn malformed_and_unknown_frames_get_an_error_and_the_connection_stays() {
         assert_eq!(error["code"], code, "for {text}");
         assert!(!error["message"].as_str().unwrap().is_empty());
     }
-    a.say("fine").await;
-    assert_eq!(a.expect("message").await["text"], "fine");
+    a.say_and_await_echo("fine").await;
 }
 
 #[tokio::test]
 async fn a_frame_over_16_kib_closes_with_1009() {
     let backend = start_backend(quick()).await;
-    backend.create_room("big").await;
-    let (mut a, _) = backend.member("big", "a").await;
+    let (mut a, _) = backend.create_room_and_join("big", "a").await;
     a.send_text(&format!(r#"{{"type":"send","text":"{}"}}"#, "x".repeat(16 * 1024))).await;
     let (_, ending) = a.until_closed().await;
     assert_eq!(ending, Ending::Close(1009));
-    backend
-        .await_metric(r#"instantchat_backend_disconnects_total{reason="frame_too_big"}"#, 1.0)
-        .await;
+    backend.await_metric(&disconnects("frame_too_big"), 1.0).await;
 }
 
 #[tokio::test]
 async fn binary_frames_close_with_1003() {
     let backend = start_backend(quick()).await;
-    backend.create_room("binary").await;
-    let (mut a, _) = backend.member("binary", "a").await;
+    let (mut a, _) = backend.create_room_and_join("binary", "a").await;
     a.ws.send(Message::Binary(Bytes::from_static(b"\x00\x01"))).await.unwrap();
     assert_eq!(a.until_closed().await.1, Ending::Close(1003));
 }
@@ -79,8 +72,7 @@ async fn binary_frames_close_with_1003() {
 #[tokio::test]
 async fn non_utf8_text_closes_with_1007() {
     let backend = start_backend(quick()).await;
-    backend.create_room("utf8").await;
-    let (mut a, _) = backend.member("utf8", "a").await;
+    let (mut a, _) = backend.create_room_and_join("utf8", "a").await;
     let frame = Frame::message(
         Bytes::from_static(b"{\"type\":\"send\",\"text\":\"\xff\xfe\"}"),
         OpCode::Data(Data::Text),
@@ -95,8 +87,7 @@ async fn flooding_is_rate_limited_then_closed_with_1008() {
     let config =
         BackendConfig { rate_per_sec: 10, rate_burst: 20, flood_close_after: 10, ..test_config() };
     let backend = start_backend(config).await;
-    backend.create_room("flood").await;
-    let (mut a, _) = backend.member("flood", "a").await;
+    let (mut a, _) = backend.create_room_and_join("flood", "a").await;
     let (mut b, _) = backend.member("flood", "b").await;
     for i in 0..25 {
         a.say(&format!("m{i}")).await;
@@ -124,7 +115,7 @@ async fn flooding_is_rate_limited_then_closed_with_1008() {
         }
     }
     assert_eq!(a.until_closed().await.1, Ending::Close(1008));
-    backend.await_metric(r#"instantchat_backend_disconnects_total{reason="flooding"}"#, 1.0).await;
+    backend.await_metric(&disconnects("flooding"), 1.0).await;
     assert!(backend.metric("instantchat_backend_rate_limited_total").await >= 11.0);
     // The other member was not disturbed.
     b.say("calm").await;
@@ -139,9 +130,7 @@ async fn a_full_room_refuses_the_next_member() {
     let (_b, _) = backend.member("tiny", "b").await;
     let mut c = backend.connect("tiny").await;
     c.send(&join_frame(None, None, None)).await;
-    let (frames, ending) = c.until_closed().await;
-    assert_eq!(frames[0]["code"], "room_full");
-    assert_eq!(ending, Ending::Close(1013));
+    c.expect_error_and_close("room_full", 1013).await;
 }
 
 #[tokio::test]
@@ -206,9 +195,7 @@ async fn a_client_that_never_joins_is_closed() {
     let backend = start_backend(BackendConfig { join_timeout_ms: 200, ..quick() }).await;
     backend.create_room("lobby").await;
     let mut c = backend.connect("lobby").await;
-    let (frames, ending) = c.until_closed().await;
-    assert_eq!(frames[0]["code"], "join_timeout");
-    assert_eq!(ending, Ending::Close(1008));
+    c.expect_error_and_close("join_timeout", 1008).await;
 }
 
 #[tokio::test]
@@ -222,10 +209,9 @@ async fn silent_peers_are_pinged_then_dropped_while_live_ones_stay() {
     // Reading is what makes a client answer pings.
     let left = live.expect("left").await;
     assert_eq!(left["member"]["nick"], "silent");
-    backend.await_metric(r#"instantchat_backend_disconnects_total{reason="timeout"}"#, 1.0).await;
+    backend.await_metric(&disconnects("timeout"), 1.0).await;
     // The live client answered every ping while reading: it is still here.
-    live.say("still here").await;
-    assert_eq!(live.expect("message").await["text"], "still here");
+    live.say_and_await_echo("still here").await;
 }
 
 /// A proxy in front (nginx) closes a websocket the server sends nothing on,
@@ -234,8 +220,7 @@ async fn silent_peers_are_pinged_then_dropped_while_live_ones_stay() {
 async fn talkative_peers_are_pinged_too() {
     let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 350, ..quick() };
     let backend = start_backend(config).await;
-    backend.create_room("talk").await;
-    let (mut alone, _) = backend.member("talk", "alone").await;
+    let (mut alone, _) = backend.create_room_and_join("talk", "alone").await;
     let pinged = tokio::time::timeout(Duration::from_secs(5), async {
         let mut typing = tokio::time::interval(Duration::from_millis(20));
         loop {
@@ -259,8 +244,7 @@ async fn talkative_peers_are_pinged_too() {
 async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
     let config = BackendConfig { ping_interval_ms: 100, idle_timeout_ms: 400, ..quick() };
     let backend = start_backend(config).await;
-    backend.create_room("stuck").await;
-    let (mut other, _) = backend.member("stuck", "other").await;
+    let (mut other, _) = backend.create_room_and_join("stuck", "other").await;
     // 3 MB of history: far more than the socket buffers between them.
     let text = "w".repeat(3000);
     for _ in 0..1000 {
@@ -283,9 +267,7 @@ async fn a_client_whose_write_is_stuck_is_closed_after_the_idle_timeout() {
     });
     let left = tokio::time::timeout(Duration::from_secs(5), other.expect("left")).await;
     assert_eq!(left.expect("the stuck client was closed")["member"]["nick"], "stuck");
-    backend
-        .await_metric(r#"instantchat_backend_disconnects_total{reason="slow_consumer"}"#, 1.0)
-        .await;
+    backend.await_metric(&disconnects("slow_consumer"), 1.0).await;
     talking.abort();
 }
 
@@ -324,9 +306,7 @@ async fn a_client_that_stops_reading_is_closed_and_the_room_keeps_going() {
         }
     }
     assert!(saw_left, "the slow member was closed");
-    backend
-        .await_metric(r#"instantchat_backend_disconnects_total{reason="slow_consumer"}"#, 1.0)
-        .await;
+    backend.await_metric(&disconnects("slow_consumer"), 1.0).await;
     assert!(seqs.iter().copied().eq(1..=seqs.len() as u64), "the fast member missed nothing");
     // And the room goes on at full speed after it.
     for _ in 0..100 {

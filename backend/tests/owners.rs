@@ -44,6 +44,12 @@ fn assert_refused(answer: &Value, code: &str) {
     );
 }
 
+/// Sends `frame`, which the room must refuse with the error `code`.
+async fn assert_refuses(client: &mut WsClient, frame: Value, code: &str) {
+    client.send(frame).await;
+    assert_refused(&client.next_of("error").await, code);
+}
+
 #[tokio::test]
 async fn the_owner_key_makes_an_owner_and_welcome_carries_topic_and_settings() {
     let backend = start_backend(quick()).await;
@@ -57,15 +63,13 @@ async fn the_owner_key_makes_an_owner_and_welcome_carries_topic_and_settings() {
     let wrong = json!({ "owner_key": "ffffffffffffffffffffffffffffffff" });
     let (mut eve, welcome) = backend.member_from("keys", "eve", ip(4), wrong).await;
     assert!(welcome["you"].get("owner").is_none(), "a wrong key is no owner: {welcome}");
-    eve.send(json!({"type": "topic", "text": "mine now"})).await;
-    assert_refused(&eve.next_of("error").await, "not_owner");
+    assert_refuses(&mut eve, json!({"type": "topic", "text": "mine now"}), "not_owner").await;
 
     // A room created without a key (before owners existed) has no owner.
     backend.create_room("ownerless").await;
     let (mut any, welcome) = backend.member_from("ownerless", "any", ip(5), owner()).await;
     assert!(welcome["you"].get("owner").is_none(), "{welcome}");
-    any.send(json!({"type": "lock", "locked": true})).await;
-    assert_refused(&any.next_of("error").await, "not_owner");
+    assert_refuses(&mut any, json!({"type": "lock", "locked": true}), "not_owner").await;
 }
 
 #[tokio::test]
@@ -79,10 +83,9 @@ async fn the_topic_is_told_to_everyone_with_a_notice_and_kept_for_newcomers() {
     let (_late, welcome) = backend.member_from("topics", "late", ip(4), json!({})).await;
     assert_eq!(welcome["topic"], "Friday: release");
 
-    gus.send(json!({"type": "topic", "text": "gus rules"})).await;
-    assert_refused(&gus.next_of("error").await, "not_owner");
-    olive.send(json!({"type": "topic", "text": "x".repeat(301)})).await;
-    assert_refused(&olive.next_of("error").await, "bad_request");
+    assert_refuses(&mut gus, json!({"type": "topic", "text": "gus rules"}), "not_owner").await;
+    assert_refuses(&mut olive, json!({"type": "topic", "text": "x".repeat(301)}), "bad_request")
+        .await;
     olive.send(json!({"type": "topic", "text": ""})).await;
     assert_eq!(gus.expect("topic").await["text"], "");
     assert_eq!(gus.next_notice().await, "olive cleared the topic");
@@ -94,8 +97,7 @@ async fn an_owner_deletes_anyones_message_and_a_guest_only_its_own() {
     let (_backend, mut olive, mut gus) = owned_room("deletes").await;
     olive.say("owner's words").await;
     let own = gus.next_from("olive").await["seq"].as_u64().unwrap();
-    gus.send(json!({"type": "delete", "seq": own})).await;
-    assert_refused(&gus.next_of("error").await, "not_your_message");
+    assert_refuses(&mut gus, json!({"type": "delete", "seq": own}), "not_your_message").await;
 
     gus.say("something nasty").await;
     let seq = olive.next_from("gus").await["seq"].as_u64().unwrap();
@@ -104,18 +106,15 @@ async fn an_owner_deletes_anyones_message_and_a_guest_only_its_own() {
         assert_eq!(client.expect("deleted").await["seq"], seq);
         assert_eq!(client.next_notice().await, "olive removed a message by gus");
     }
-    olive.send(json!({"type": "delete", "seq": seq})).await;
-    assert_refused(&olive.next_of("error").await, "message_deleted");
+    assert_refuses(&mut olive, json!({"type": "delete", "seq": seq}), "message_deleted").await;
 }
 
 #[tokio::test]
 async fn a_kick_tells_the_guest_in_words_and_closes_4403() {
     let (backend, mut olive, mut gus) = owned_room("kicks").await;
-    gus.send(json!({"type": "kick", "member": 1})).await;
-    assert_refused(&gus.next_of("error").await, "not_owner");
+    assert_refuses(&mut gus, json!({"type": "kick", "member": 1}), "not_owner").await;
     let gus_id = gus_id(&mut olive, "kicks", &backend).await;
-    olive.send(json!({"type": "kick", "member": 999_999})).await;
-    assert_refused(&olive.next_of("error").await, "no_such_member");
+    assert_refuses(&mut olive, json!({"type": "kick", "member": 999_999}), "no_such_member").await;
 
     olive.send(json!({"type": "kick", "member": gus_id, "reason": "be nice"})).await;
     let (frames, ending) = gus.until_closed().await;
@@ -130,7 +129,7 @@ async fn a_kick_tells_the_guest_in_words_and_closes_4403() {
     assert_eq!(frames.last(), Some(&json!({"type": "closing", "reason": "kicked"})), "{frames:?}");
     assert_eq!(olive.expect("left").await["member"]["nick"], "gus");
     assert_eq!(olive.next_notice().await, "gus was removed by olive: be nice");
-    backend.await_metric("instantchat_backend_disconnects_total{reason=\"kicked\"}", 1.0).await;
+    backend.await_metric(&disconnects("kicked"), 1.0).await;
 
     // No ban: gus may come straight back, from the same address.
     let (_gus, welcome) = backend.member_from("kicks", "gus", ip(3), json!({})).await;
@@ -187,15 +186,18 @@ async fn a_ban_keeps_out_the_address_for_its_time_but_not_others_or_the_owner() 
         1.0
     );
 
-    olive.send(json!({"type": "kick", "member": 1, "ban_secs": 8 * 24 * 3600})).await;
-    assert_refused(&olive.next_of("error").await, "bad_request");
+    assert_refuses(
+        &mut olive,
+        json!({"type": "kick", "member": 1, "ban_secs": 8 * 24 * 3600}),
+        "bad_request",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn slow_mode_spaces_a_members_messages_and_spares_owners() {
     let (_backend, mut olive, mut gus) = owned_room("slow").await;
-    gus.send(json!({"type": "slow_mode", "secs": 30})).await;
-    assert_refused(&gus.next_of("error").await, "not_owner");
+    assert_refuses(&mut gus, json!({"type": "slow_mode", "secs": 30}), "not_owner").await;
     olive.send(json!({"type": "slow_mode", "secs": 30})).await;
     for client in [&mut olive, &mut gus] {
         let settings = client.expect("settings").await;
@@ -217,8 +219,7 @@ async fn slow_mode_spaces_a_members_messages_and_spares_owners() {
     assert_eq!(olive.next_from("olive").await["text"], "one");
     assert_eq!(olive.next_from("olive").await["text"], "two", "owners are not slowed");
 
-    olive.send(json!({"type": "slow_mode", "secs": 3601})).await;
-    assert_refused(&olive.next_of("error").await, "bad_request");
+    assert_refuses(&mut olive, json!({"type": "slow_mode", "secs": 3601}), "bad_request").await;
     olive.send(json!({"type": "slow_mode", "secs": 0})).await;
     assert_eq!(gus.expect("settings").await["slow_mode_secs"], 0);
     gus.say("free again").await;
@@ -228,8 +229,7 @@ async fn slow_mode_spaces_a_members_messages_and_spares_owners() {
 #[tokio::test]
 async fn a_locked_room_refuses_newcomers_with_4403_but_not_owners() {
     let (backend, mut olive, mut gus) = owned_room("locked").await;
-    gus.send(json!({"type": "lock", "locked": true})).await;
-    assert_refused(&gus.next_of("error").await, "not_owner");
+    assert_refuses(&mut gus, json!({"type": "lock", "locked": true}), "not_owner").await;
     olive.send(json!({"type": "lock", "locked": true})).await;
     assert_eq!(gus.expect("settings").await["locked"], true);
     assert_eq!(gus.next_notice().await, "olive locked the room");
@@ -253,14 +253,16 @@ async fn reports_are_counted_once_per_member_and_listed_for_operators() {
     let seq = olive.next_from("gus").await["seq"].as_u64().unwrap();
     olive.send(json!({"type": "report", "seq": seq, "reason": "spam"})).await;
     assert_eq!(olive.next_notice().await, format!("Message {seq} was reported to the operators."));
-    olive.send(json!({"type": "report", "seq": seq})).await;
-    assert_refused(&olive.next_of("error").await, "already_reported");
+    assert_refuses(&mut olive, json!({"type": "report", "seq": seq}), "already_reported").await;
     gus.send(json!({"type": "report", "seq": seq})).await;
     gus.next_notice().await;
-    gus.send(json!({"type": "report", "seq": 9999})).await;
-    assert_refused(&gus.next_of("error").await, "no_such_message");
-    gus.send(json!({"type": "report", "seq": seq, "reason": "r".repeat(201)})).await;
-    assert_refused(&gus.next_of("error").await, "bad_request");
+    assert_refuses(&mut gus, json!({"type": "report", "seq": 9999}), "no_such_message").await;
+    assert_refuses(
+        &mut gus,
+        json!({"type": "report", "seq": seq, "reason": "r".repeat(201)}),
+        "bad_request",
+    )
+    .await;
     assert_eq!(backend.metric("instantchat_backend_reports_total").await, 2.0);
 
     let ResponseBody::Reports { reports } =
@@ -287,8 +289,7 @@ async fn reports_are_counted_once_per_member_and_listed_for_operators() {
         gus.send(json!({"type": "report", "seq": s})).await;
         gus.next_notice().await;
     }
-    gus.send(json!({"type": "report", "seq": seqs[19]})).await;
-    assert_refused(&gus.next_of("error").await, "too_many_reports");
+    assert_refuses(&mut gus, json!({"type": "report", "seq": seqs[19]}), "too_many_reports").await;
 }
 
 #[tokio::test]

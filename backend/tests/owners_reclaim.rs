@@ -19,15 +19,23 @@ fn refused_with(answer: &Value, code: &str) {
     assert_eq!((answer["type"].as_str(), answer["code"].as_str()), (Some("error"), Some(code)));
 }
 
+/// A backend with `room`, owned with [`KEY`]; its owner "olive" (from
+/// 127.0.0.2) and the guest "gus" (from 127.0.0.3) joined, and olive told
+/// so. Returns gus's welcome too: his member id and token.
+async fn olive_and_gus(room: &str) -> (TestBackend, WsClient, WsClient, Value) {
+    let backend = start_backend(quick()).await;
+    backend.create_owned_room(room, KEY).await;
+    let (mut olive, _) =
+        backend.member_from(room, "olive", ip(2), json!({ "owner_key": KEY })).await;
+    let (gus, gus_welcome) = backend.member_from(room, "gus", ip(3), json!({})).await;
+    olive.expect("joined").await;
+    (backend, olive, gus, gus_welcome)
+}
+
 #[tokio::test]
 async fn a_locked_room_lets_a_member_back_in_with_its_token_and_nobody_new() {
-    let backend = start_backend(quick()).await;
-    backend.create_owned_room("locked-door", KEY).await;
-    let (mut olive, _) =
-        backend.member_from("locked-door", "olive", ip(2), json!({ "owner_key": KEY })).await;
-    let (gus, welcome) = backend.member_from("locked-door", "gus", ip(3), json!({})).await;
+    let (backend, mut olive, gus, welcome) = olive_and_gus("locked-door").await;
     let (gus_id, token) = (welcome["you"]["id"].clone(), welcome["you"]["token"].clone());
-    olive.expect("joined").await;
     olive.send(json!({"type": "lock", "locked": true})).await;
     olive.expect("settings").await;
 
@@ -48,13 +56,8 @@ async fn a_locked_room_lets_a_member_back_in_with_its_token_and_nobody_new() {
 
 #[tokio::test]
 async fn a_ban_follows_the_member_to_a_new_address_when_it_reclaims() {
-    let backend = start_backend(quick()).await;
-    backend.create_owned_room("banned-token", KEY).await;
-    let (mut olive, _) =
-        backend.member_from("banned-token", "olive", ip(2), json!({ "owner_key": KEY })).await;
-    let (mut gus, welcome) = backend.member_from("banned-token", "gus", ip(3), json!({})).await;
+    let (backend, mut olive, mut gus, welcome) = olive_and_gus("banned-token").await;
     let (gus_id, token) = (welcome["you"]["id"].clone(), welcome["you"]["token"].clone());
-    olive.expect("joined").await;
     olive.send(json!({"type": "kick", "member": gus_id, "ban_secs": 600})).await;
     assert_eq!(gus.until_closed().await.1, Ending::Close(4403));
 

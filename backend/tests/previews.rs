@@ -70,8 +70,7 @@ async fn a_link_gets_its_preview_after_the_message() {
         ..quick()
     })
     .await;
-    backend.create_room("news").await;
-    let (mut ada, _) = backend.member("news", "ada").await;
+    let (mut ada, _) = backend.create_room_and_join("news", "ada").await;
     let (mut bob, _) = backend.member("news", "bob").await;
     ada.expect("joined").await;
     let link = format!("http://127.0.0.1:{port}/notes");
@@ -99,8 +98,7 @@ async fn a_link_gets_its_preview_after_the_message() {
 #[tokio::test]
 async fn without_preview_url_a_link_is_just_text() {
     let backend = start_backend(quick()).await;
-    backend.create_room("plain").await;
-    let (mut ada, _) = backend.member("plain", "ada").await;
+    let (mut ada, _) = backend.create_room_and_join("plain", "ada").await;
     ada.say("see http://127.0.0.1:1/ and then").await;
     ada.expect("message").await;
     ada.say("next").await;

@@ -5,7 +5,7 @@ mod support;
 
 use std::net::SocketAddr;
 
-use support::{TestBackend, WAIT, quick, start_backend};
+use support::{TestBackend, WAIT, disconnects, quick, start_backend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -91,7 +91,5 @@ async fn protocol_violations_get_close_1002() {
     let mut interleaved = frame(0x01, b"{\"ty", true);
     interleaved.extend(frame(0x81, b"{}", true));
     assert_eq!(violation(&backend, &interleaved).await, Some(1002), "data frame mid-message");
-    backend
-        .await_metric(r#"instantchat_backend_disconnects_total{reason="protocol_error"}"#, 7.0)
-        .await;
+    backend.await_metric(&disconnects("protocol_error"), 7.0).await;
 }

@@ -7,13 +7,12 @@ mod support;
 use common::config::BackendConfig;
 use common::ws::ClientFrame;
 use serde_json::json;
-use support::{Ending, WsClient, join_frame, quick, start_backend, token_of};
+use support::{Ending, WsClient, disconnects, join_frame, quick, start_backend, token_of};
 
 #[tokio::test]
 async fn a_reclaimed_member_keeps_its_id_nick_and_may_edit_its_old_messages() {
     let backend = start_backend(quick()).await;
-    backend.create_room("keep").await;
-    let (mut ada, welcome) = backend.member("keep", "ada").await;
+    let (mut ada, welcome) = backend.create_room_and_join("keep", "ada").await;
     let id = welcome["you"]["id"].as_u64().unwrap();
     let token = token_of(&welcome);
     assert_eq!(token.len(), 32, "128 bits as hex: {token}");
@@ -55,8 +54,7 @@ async fn a_reclaimed_member_keeps_its_id_nick_and_may_edit_its_old_messages() {
 #[tokio::test]
 async fn an_older_connection_holding_the_token_is_replaced() {
     let backend = start_backend(quick()).await;
-    backend.create_room("twice").await;
-    let (mut first, welcome) = backend.member("twice", "ada").await;
+    let (mut first, welcome) = backend.create_room_and_join("twice", "ada").await;
     let id = welcome["you"]["id"].clone();
     let token = token_of(&welcome);
     first.say("before").await;
@@ -81,14 +79,13 @@ async fn an_older_connection_holding_the_token_is_replaced() {
     let next = bob.expect("message").await;
     assert_eq!(next["text"], "still here");
     assert_eq!(backend.lookup("twice").await.unwrap().members, 2);
-    backend.await_metric(r#"instantchat_backend_disconnects_total{reason="replaced"}"#, 1.0).await;
+    backend.await_metric(&disconnects("replaced"), 1.0).await;
 }
 
 #[tokio::test]
 async fn a_wrong_token_is_ignored_and_makes_a_new_member() {
     let backend = start_backend(quick()).await;
-    backend.create_room("strangers").await;
-    let (mut ada, welcome) = backend.member("strangers", "ada").await;
+    let (mut ada, welcome) = backend.create_room_and_join("strangers", "ada").await;
     let ada_id = welcome["you"]["id"].as_u64().unwrap();
     ada.say("mine").await;
     let seq = ada.expect("message").await["seq"].as_u64().unwrap();
@@ -103,8 +100,7 @@ async fn a_wrong_token_is_ignored_and_makes_a_new_member() {
         assert_eq!(mallory.expect("error").await["code"], "not_your_message");
     }
     // Ada was not replaced.
-    ada.say("still me").await;
-    assert_eq!(ada.expect("message").await["text"], "still me");
+    ada.say_and_await_echo("still me").await;
 }
 
 #[tokio::test]
@@ -124,8 +120,7 @@ async fn member_ids_are_per_room_and_a_token_names_a_member_of_one_room() {
 async fn a_reclaim_needs_no_free_seat_when_it_replaces_its_own() {
     let config = BackendConfig { max_members: 2, ..quick() };
     let backend = start_backend(config).await;
-    backend.create_room("small").await;
-    let (_a, wa) = backend.member("small", "a").await;
+    let (_a, wa) = backend.create_room_and_join("small", "a").await;
     let (_b, _) = backend.member("small", "b").await;
     let mut third = backend.connect("small").await;
     third.send(&join_frame(None, None, None)).await;
@@ -141,8 +136,7 @@ async fn forgotten_members_are_bounded() {
     // first, and its token then makes a new member.
     let config = BackendConfig { max_members: 4, ..quick() };
     let backend = start_backend(config).await;
-    backend.create_room("churn").await;
-    let (first, w) = backend.member("churn", "first").await;
+    let (first, w) = backend.create_room_and_join("churn", "first").await;
     let first_token = token_of(&w);
     drop(first);
     let mut last = None;

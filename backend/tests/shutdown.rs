@@ -9,13 +9,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::config::BackendConfig;
-use support::{Ending, TOKEN, WAIT, WsClient, start_backend, test_config};
+use support::{Ending, TOKEN, WAIT, WsClient, create_room_request, start_backend, test_config};
 
 #[tokio::test]
 async fn shutdown_sends_closing_and_1001_and_readiness_turns_503() {
     let mut backend = start_backend(test_config()).await;
-    backend.create_room("drain").await;
-    let (mut a, _) = backend.member("drain", "a").await;
+    let (mut a, _) = backend.create_room_and_join("drain", "a").await;
     // This one never reads: its connection outlives the others a little, so
     // the listener is still up while we ask for readiness.
     let (_lazy, _) = backend.member("drain", "lazy").await;
@@ -59,14 +58,7 @@ async fn sigterm_closes_clients_with_1001_and_the_process_exits() {
         }
     };
     let control = control_client::ControlClient::new(control.to_string(), TOKEN, support::WAIT, 1);
-    control
-        .request(common::control::RequestBody::CreateRoom {
-            name: "sigterm".into(),
-            password_hash: None,
-            owner_key_hash: None,
-        })
-        .await
-        .unwrap();
+    control.request(create_room_request("sigterm")).await.unwrap();
     let mut member = WsClient::connect(&format!("ws://{public}/ws/sigterm")).await;
     member.join("m").await;
 

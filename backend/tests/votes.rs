@@ -8,7 +8,7 @@ mod support;
 use common::config::BackendConfig;
 use common::control::{RequestBody, ResponseBody};
 use serde_json::{Value, json};
-use support::{TestBackend, WsClient, quick, start_backend, test_config};
+use support::{TestBackend, WsClient, quick, seqs_of, start_backend, test_config};
 
 fn vote(seq: u64, value: i64) -> Value {
     json!({ "type": "vote", "seq": seq, "value": value })
@@ -170,13 +170,7 @@ async fn votes_leave_the_ring_with_their_messages() {
     // Message 1 is gone, and its votes with it.
     assert_eq!(refused(&mut c[1], vote(1, 1)).await, "no_such_message");
     let (_late, welcome) = backend.member("short", "late").await;
-    let seqs: Vec<u64> = welcome["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, [2, 3, 4]);
+    assert_eq!(seqs_of(&welcome["messages"]), [2, 3, 4]);
     assert!(welcome["messages"].as_array().unwrap().iter().all(|m| m.get("up").is_none()));
 }
 
@@ -204,8 +198,7 @@ async fn a_room_holds_at_most_max_votes_per_room() {
 async fn votes_are_rate_limited_like_other_frames() {
     let config = BackendConfig { rate_per_sec: 1, rate_burst: 5, ..test_config() };
     let backend = start_backend(config).await;
-    backend.create_room("slow").await;
-    let (mut ada, _) = backend.member("slow", "ada").await;
+    let (mut ada, _) = backend.create_room_and_join("slow", "ada").await;
     ada.say("one").await;
     ada.expect("message").await;
     // The join and the send took two tokens of five: ten votes get ~three through.

@@ -25,6 +25,7 @@
 
 mod aux;
 mod backend;
+mod backend_steps;
 mod files;
 mod fleet;
 mod http;
@@ -43,6 +44,7 @@ use std::time::Duration;
 // name that would shadow a crate (`backend`, `http`).
 pub use aux::*;
 pub use backend::*;
+pub use backend_steps::*;
 pub use files::*;
 pub use fleet::*;
 pub use http::*;
