@@ -1,16 +1,14 @@
 // The message log: keeps every message the page knows in seq order, renders
 // the newest window of them, pages older ones in as the reader scrolls up
 // (first from memory, then with `history` frames), and shows unsent ones.
-// Text always goes in as text nodes: nothing a member typed becomes HTML.
+// How one message looks is message-article.js.
 
-import { el, excerpt, formatTime, linkify, mentions, nickHue } from './app.js';
-import { previewCard } from './preview.js';
+import { el } from './app.js';
+import { messageArticle, pendingArticle } from './message-article.js';
 import { voteBar } from './votes.js';
 
 const WINDOW = 100; // messages rendered at first
 const PAGE = 50; // more per scroll to the top
-const CONSECUTIVE_MS = 5 * 60_000;
-const FILE_ID = /^[0-9a-f]{32}$/;
 
 export class MessageLog {
   /**
@@ -194,16 +192,8 @@ export class MessageLog {
 
   /** Shows the outbox: messages typed but not yet confirmed by the server. */
   setPending(frames, { online }) {
-    const me = this.me();
-    this.pendingList.replaceChildren(
-      ...frames.map((f) =>
-        el('article', { class: 'msg mine pending', tabindex: -1, dataset: { clientId: f.client_id } },
-          el('header', { class: 'meta' }, el('span', { class: 'nick' }, me?.nick || 'you'),
-            el('span', { class: 'state' }, online ? 'sending…' : 'not sent yet — it goes out when you are back online')),
-          f.text ? el('p', { class: 'text' }, f.text) : null,
-          f.drawing ? el('p', { class: 'text muted' }, '(a drawing)') : null,
-          el('div', { class: 'actions' },
-            el('button', { type: 'button', tabindex: -1, onclick: () => this.onDiscard(f.client_id) }, 'Discard')))));
+    const shown = { nick: this.me()?.nick || 'you', online, onDiscard: (clientId) => this.onDiscard(clientId) };
+    this.pendingList.replaceChildren(...frames.map((f) => pendingArticle(f, shown)));
     if (frames.length) this.toBottom();
   }
 
@@ -226,127 +216,9 @@ export class MessageLog {
 
   /** The article for `m`; `register: false` for a copy shown elsewhere (search results). */
   render(m, prev, { register = true } = {}) {
-    const me = this.me();
-    const mine = me && m.from.id === me.id && m.from.id !== 0;
-    const consecutive = prev && !prev.deleted && prev.from.id === m.from.id &&
-      prev.from.nick === m.from.nick && m.ts - prev.ts < CONSECUTIVE_MS;
-    const classes = ['msg'];
-    if (consecutive) classes.push('cont');
-    if (mine) classes.push('mine');
-    if (m.deleted) classes.push('deleted');
-    if (!mine && me && !m.deleted && mentions(m.text, me.nick)) classes.push('mention');
-
-    const nick = el('span', { class: 'nick' }, m.from.nick);
-    nick.style.setProperty('--hue', nickHue(m.from.nick));
-    const time = el('time', { datetime: new Date(m.ts).toISOString(), title: new Date(m.ts).toLocaleString() },
-      formatTime(m.ts));
-    const article = el('article', {
-      class: classes.join(' '),
-      id: `m${m.seq}`,
-      dataset: { seq: m.seq },
-      tabindex: -1, // a tap focuses it, which shows its buttons on touch screens
-    },
-    el('header', { class: 'meta' }, nick, ' ', time, m.edited && !m.deleted ? el('span', { class: 'edited' }, ' (edited)') : null),
-    m.reply_to ? this.quote(m.reply_to) : null,
-    m.deleted ? el('p', { class: 'text muted' }, 'This message was deleted.') : null,
-    !m.deleted && m.text ? el('p', { class: 'text' }, ...linkify(m.text)) : null,
-    !m.deleted && m.drawing ? this.drawing(m) : null,
-    !m.deleted && m.preview ? previewCard(m.preview, this.filesUrl()) : null,
-    // The vote bar after the actions: Tab from a message reaches "Reply" first.
-    m.deleted ? null : this.actions(m, mine),
-    m.deleted ? null : voteBar(m, this.myVote(m.seq), this.onVote));
-    for (const control of article.querySelectorAll('a, button')) control.tabIndex = -1; // see keyboard()
+    const article = messageArticle(this, m, prev);
     if (register) this.nodes.set(m.seq, article);
     return article;
-  }
-
-  quote(seq) {
-    const original = this.bySeq.get(seq);
-    const label = original
-      ? [original.from.nick, ': ', original.deleted ? '(deleted)' : excerpt(original.text || '(a drawing)')]
-      : ['an earlier message'];
-    return el('button', {
-      type: 'button',
-      class: 'quote',
-      title: 'Show the message this replies to',
-      onclick: () => this.reveal(seq),
-    }, '↪ ', ...label);
-  }
-
-  drawing(m) {
-    if (!FILE_ID.test(m.drawing)) return el('p', { class: 'text muted' }, '(a drawing that cannot be shown)');
-    const url = `${this.filesUrl()}/files/${m.drawing}.png`;
-    const alt = `Drawing by ${m.from.nick}`;
-    return el('a', {
-      class: 'drawing',
-      href: url,
-      target: '_blank',
-      rel: 'noopener noreferrer',
-      title: 'Open full size',
-      onclick: (e) => {
-        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
-        e.preventDefault();
-        this.onOpenImage(url, alt);
-      },
-    }, el('img', { src: url, alt, width: 800, height: 600, decoding: 'async' }));
-  }
-
-  actions(m, mine) {
-    const bar = el('div', { class: 'actions' },
-      el('button', { type: 'button', onclick: () => this.onReply(m) }, 'Reply'));
-    if (!mine && this.onReport) {
-      bar.append(el('button', { type: 'button', onclick: () => this.onReport(m) }, 'Report'));
-    }
-    if (mine || this.isOwner()) {
-      if (mine && m.text) {
-        bar.append(el('button', { type: 'button', onclick: (e) => this.startEdit(m, e.currentTarget) }, 'Edit'));
-      }
-      const del = el('button', { type: 'button', class: 'danger' }, 'Delete');
-      let armed = null;
-      del.addEventListener('click', () => {
-        if (armed) {
-          clearTimeout(armed);
-          this.onDelete(m);
-          return;
-        }
-        del.textContent = 'Confirm delete';
-        armed = setTimeout(() => {
-          armed = null;
-          del.textContent = 'Delete';
-        }, 4000);
-      });
-      bar.append(del);
-    }
-    return bar;
-  }
-
-  startEdit(m, button) {
-    const article = button.closest('article');
-    const text = article.querySelector('.text');
-    const box = el('textarea', { 'aria-label': 'Edit message', rows: 2 });
-    box.value = m.text;
-    const done = () => this.rerender(m.seq);
-    const save = () => {
-      const value = box.value;
-      if (value.trim() && value !== m.text) this.onEdit(m, value);
-      done();
-    };
-    const form = el('form', { class: 'edit', onsubmit: (e) => { e.preventDefault(); save(); } },
-      box,
-      el('div', { class: 'edit-buttons' },
-        el('button', { type: 'submit' }, 'Save'),
-        el('button', { type: 'button', onclick: done }, 'Cancel')));
-    box.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') done();
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-        e.preventDefault();
-        save();
-      }
-    });
-    text.replaceWith(form);
-    article.querySelector('.actions').hidden = true;
-    box.focus();
-    box.setSelectionRange(box.value.length, box.value.length);
   }
 
   // ------------------------------------------------------------ keyboard

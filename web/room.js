@@ -9,6 +9,7 @@ import { Composer } from './composer.js';
 import { RoomConnection } from './connection.js';
 import { MessageLog } from './messages.js';
 import { setupSearch } from './search.js';
+import { ConnectionStatus } from './status.js';
 import { setupDrawing, uploadDrawing } from './draw.js';
 import { askJoin, MemberList, TypingLine } from './people.js';
 import { MyVotes, TopPanel, VOTE_ERRORS } from './votes.js';
@@ -18,9 +19,6 @@ const roomName = roomFromLocation();
 takeOwnerKeyFromUrl(roomName);
 const ui = {
   title: $('#room-title'),
-  conn: $('#conn'),
-  connText: $('#conn .conn-text'),
-  banner: $('#banner'),
   typing: $('#typing'),
   membersPanel: $('#members-panel'),
   membersToggle: $('#members-toggle'),
@@ -88,6 +86,13 @@ const conn = new RoomConnection({
   onToken: (token) => remember.setMemberToken(roomName, token),
 });
 
+const connStatus = new ConnectionStatus({
+  line: $('#conn'),
+  banner: $('#banner'),
+  reconnect: () => conn.reconnect(),
+  restart: () => conn.restart(),
+});
+
 const composer = new Composer({
   roomName,
   limits: () => limits,
@@ -126,7 +131,7 @@ async function openRoom() {
     if (data.owner_key) remember.setOwnerKey(roomName, data.owner_key);
   } catch (e) {
     if (e.status === 400) {
-      notARoom(e);
+      connStatus.notARoom(e);
       e.fatal = true; // no point in retrying
     }
     throw e;
@@ -141,13 +146,6 @@ async function openRoom() {
   return info;
 }
 
-function notARoom(e) {
-  showBanner(`This address is not a room: ${errorText(e.code, e.message)}`, 'Go to the home page', () => {
-    location.href = '/';
-  });
-  setConn('ended', 'Not a room');
-}
-
 async function main() {
   showTitle(roomName);
   log.setPending(conn.pending(), { online: false });
@@ -158,7 +156,7 @@ async function main() {
   } catch (e) {
     if (e.code === 'room_not_found') exists = false;
     else if (e.status === 400) {
-      notARoom(e);
+      connStatus.notARoom(e);
       return;
     }
   }
@@ -287,7 +285,7 @@ function onFrame(f) {
       owner.setRules(f);
       break;
     case 'closing':
-      if (f.reason === 'shutdown') showBanner('The server is restarting. Reconnecting…');
+      if (f.reason === 'shutdown') connStatus.serverRestarting();
       break;
     case 'error':
       onError(f);
@@ -312,101 +310,17 @@ function onError(f) {
 
 // ---------------------------------------------------------------- connection state
 
-let countdown = null;
-
 function onState(state, detail = {}) {
-  clearInterval(countdown);
-  switch (state) {
-    case 'connecting':
-      setConn('connecting', 'Connecting…');
-      break;
-    case 'online':
-      setConn('online', 'Connected');
-      hideBanner();
-      break;
-    case 'offline':
-      setConn('offline', 'Offline');
-      break;
-    case 'waiting': {
-      const tick = () => {
-        const s = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
-        const why = detail.error ? `${errorText(detail.error.code, detail.error.message)} ` : '';
-        setConn('waiting', `${why}Reconnecting${s ? ` in ${s} s` : ''}…`);
-      };
-      tick();
-      countdown = setInterval(tick, 1000);
-      if (detail.why === 'shutdown') showBanner('The server is restarting. Reconnecting…');
-      break;
-    }
-    case 'needs-input': {
-      setConn('connecting', 'Waiting for you');
-      const passwordIssue = ['password_required', 'wrong_password', 'too_many_attempts'].includes(detail.code);
-      ask({
-        askNick: !passwordIssue,
-        passwordMode: passwordIssue ? 'required' : null,
-        error: errorText(detail.code, detail.message),
-      }).then(() => conn.start());
-      break;
-    }
-    case 'ended': {
-      if (detail.reason === 'replaced') {
-        setConn('ended', 'Open elsewhere');
-        showBanner('You opened this room in another tab or window.', 'Use it here', () => {
-          hideBanner();
-          conn.reconnect();
-        });
-        break;
-      }
-      if (keptOut(detail)) break;
-      const text = detail.reason === 'room_deleted'
-        ? 'This room was deleted by the operators.'
-        : 'This room has expired: it stayed empty and silent too long, and its messages are gone.';
-      setConn('ended', 'Room closed');
-      showBanner(text, 'Open it again', () => {
-        hideBanner();
-        conn.restart();
-      });
-      break;
-    }
+  connStatus.show(state, detail);
+  if (state === 'needs-input') {
+    const passwordIssue = ['password_required', 'wrong_password', 'too_many_attempts'].includes(detail.code);
+    ask({
+      askNick: !passwordIssue,
+      passwordMode: passwordIssue ? 'required' : null,
+      error: errorText(detail.code, detail.message),
+    }).then(() => conn.start());
   }
   log.setPending(conn.pending(), { online: state === 'online' });
-}
-
-/** Kicked, banned, locked out: told in words, with a way back when it makes sense. */
-function keptOut({ reason, message, retryAfterMs }) {
-  let text;
-  if (reason === 'kicked') text = 'You were removed from this room by an owner.';
-  else if (reason === 'banned') {
-    const minutes = Math.max(1, Math.ceil((retryAfterMs || 0) / 60_000));
-    text = `You are banned from this room for about ${minutes} more minute${minutes === 1 ? '' : 's'}.`;
-    if (message && /: /.test(message)) text += ` Reason: ${message.slice(message.indexOf(': ') + 2)}`;
-  } else if (reason === 'room_locked') text = 'This room is locked: its owners are not letting new people in right now.';
-  else if (reason === 'refused') text = 'The room did not let you in.';
-  else return false;
-  setConn('ended', reason === 'kicked' ? 'Removed' : 'Not admitted');
-  showBanner(text, 'Try again', () => {
-    hideBanner();
-    conn.restart();
-  });
-  return true;
-}
-
-function setConn(state, text) {
-  ui.conn.dataset.state = state;
-  ui.connText.textContent = text;
-}
-
-function showBanner(text, actionText = null, action = null) {
-  $('.banner-text', ui.banner).textContent = text;
-  const button = $('.banner-action', ui.banner);
-  button.hidden = !actionText;
-  button.textContent = actionText || '';
-  button.onclick = action;
-  ui.banner.hidden = false;
-}
-
-function hideBanner() {
-  ui.banner.hidden = true;
 }
 
 /** Sends a frame that only makes sense while connected. */

@@ -32,6 +32,7 @@ pub const WEB_FILE_NAMES: &[&str] = &[
     "favicon.svg",
     "home.js",
     "index.html",
+    "message-article.js",
     "messages.js",
     "owner.js",
     "pacing.js",
@@ -42,6 +43,7 @@ pub const WEB_FILE_NAMES: &[&str] = &[
     "room.html",
     "room.js",
     "search.js",
+    "status.js",
     "style.css",
     "votes.js",
 ];

@@ -8,7 +8,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, eventually, joinRoom, saveScreenshot, send, ui, uniqueRoom, waitConnected } from './support.mjs';
+import { browserSuite, editMessage, eventually, saveScreenshot, send, ui, uniqueRoom, waitConnected } from './support.mjs';
 
 const suite = browserSuite();
 
@@ -16,7 +16,6 @@ describe('web UI: chatting: messages, text safety, drawings', () => {
   test('two people chat by URL: nicks, typing, membership, replies, edits, deletes', async () => {
     const room = uniqueRoom('chat');
     const alice = await suite.newPerson();
-    const bob = await suite.newPerson();
 
     // Alice opens a new room by its address; the nickname dialog offers a
     // password because she is creating it.
@@ -27,7 +26,7 @@ describe('web UI: chatting: messages, text safety, drawings', () => {
     await waitConnected(alice.page);
     assert.equal(await alice.page.getByRole('heading', { level: 1 }).textContent(), room);
 
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    const bob = await suite.joined(room, 'bob');
     await ui.members(alice.page).filter({ hasText: 'bob' }).waitFor();
     await ui.members(bob.page).filter({ hasText: 'alice' }).waitFor();
     assert.equal(await ui.members(bob.page).count(), 2);
@@ -52,12 +51,7 @@ describe('web UI: chatting: messages, text safety, drawings', () => {
     assert.equal(await ui.messages(alice.page, 'line two').locator('.text').innerText(), 'line one\nline two');
 
     // Alice fixes her typo; Bob sees the edit.
-    const mine = ui.messages(alice.page, 'hello wrold');
-    await mine.hover();
-    await mine.getByRole('button', { name: 'Edit' }).click();
-    const editor = alice.page.getByRole('textbox', { name: 'Edit message' });
-    await editor.fill('hello world');
-    await editor.press('Enter');
+    await editMessage(alice.page, 'hello wrold', 'hello world');
     await ui.messages(bob.page, 'hello world').filter({ hasText: '(edited)' }).waitFor();
     assert.equal(await ui.messages(bob.page, 'hello world').getByRole('button', { name: 'Edit' }).count(), 0,
       'no edit button on others\' messages');
@@ -99,12 +93,8 @@ describe('web UI: chatting: messages, text safety, drawings', () => {
   });
 
   test('what members type is text, never HTML', async () => {
-    const room = uniqueRoom('xss');
-    const alice = await suite.newPerson();
-    const mallory = await suite.newPerson();
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
     const evilNick = '<img src=y onerror=alert(2)>';
-    await joinRoom(mallory.page, suite.fleet.aux, room, evilNick);
+    const { people: [alice, mallory] } = await suite.inRoom('xss', 'alice', evilNick);
 
     const evil = '<img src=x onerror=alert(1)>';
     await send(mallory.page, evil);

@@ -84,8 +84,7 @@ describe('web UI: the connection: drops, history, pacing, shutdown', () => {
       for (let sent = 0; sent < total; sent += 18) await client(Math.min(18, total - sent));
     }, { room, total });
 
-    const reader = await suite.newPerson();
-    await joinRoom(reader.page, suite.fleet.aux, room, 'reader');
+    const reader = await suite.joined(room, 'reader');
     await ui.messages(reader.page, `old message ${total}`).waitFor();
     const first = await ui.messages(reader.page).count();
     assert.ok(first < total, `only the newest are rendered at first (${first})`);

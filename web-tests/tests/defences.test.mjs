@@ -5,7 +5,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, joinRoom, send, ui, uniqueRoom, expectMessageCount } from './support.mjs';
+import { browserSuite, send, ui, uniqueRoom, expectMessageCount } from './support.mjs';
 
 const suite = browserSuite({ fleetArgs: ['--pow', 'always'] });
 
@@ -29,7 +29,7 @@ describe('web UI: abuse defences', () => {
     const room = uniqueRoom('pow');
     const alice = await suite.newPerson();
     const seen = watchJoins(alice.page);
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
+    await suite.join(alice, room, 'alice');
     const challenge = seen.find((s) => s.kind === 'challenge');
     const welcome = seen.find((s) => s.kind === 'welcome');
     assert.ok(challenge, 'the server asked for a proof of work');
@@ -55,17 +55,14 @@ describe('web UI: abuse defences', () => {
     t.diagnostic(`16-bit puzzles: mean ${mean.toFixed(0)} ms, max ${Math.max(...times).toFixed(0)} ms`);
     assert.ok(mean < 1000, `mean ${mean} ms`);
 
-    const bob = await suite.newPerson();
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    const bob = await suite.joined(room, 'bob');
     await send(alice.page, 'hello through the puzzle');
     await ui.messages(bob.page, 'hello through the puzzle').waitFor();
     suite.assertCleanPages();
   });
 
   test('the same text sent again and again is refused in words', async () => {
-    const room = uniqueRoom('spam');
-    const alice = await suite.newPerson();
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
+    const { people: [alice] } = await suite.inRoom('spam', 'alice');
     for (let i = 0; i < 3; i++) await send(alice.page, 'Buy now!');
     await expectMessageCount(alice.page, 'Buy now!', 3);
     await send(alice.page, 'buy NOW!');

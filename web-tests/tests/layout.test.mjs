@@ -8,7 +8,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, ARTIFACTS, joinRoom, saveScreenshot, send, ui, uniqueRoom } from './support.mjs';
+import { browserSuite, ARTIFACTS, saveScreenshot, send, ui, uniqueRoom } from './support.mjs';
 
 const suite = browserSuite();
 
@@ -46,9 +46,9 @@ describe('web UI: keyboard and layouts', () => {
     const phone = await suite.newPerson({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     const desktop = await suite.newPerson({ viewport: { width: 1280, height: 800 } });
     const dark = await suite.newPerson({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
-    await joinRoom(desktop.page, suite.fleet.aux, room, 'desktop-dana');
-    await joinRoom(phone.page, suite.fleet.aux, room, 'phone-pat');
-    await joinRoom(dark.page, suite.fleet.aux, room, 'night-owl');
+    await suite.join(desktop, room, 'desktop-dana');
+    await suite.join(phone, room, 'phone-pat');
+    await suite.join(dark, room, 'night-owl');
     await send(desktop.page, 'Hi from a wide screen! https://example.com/a/very/long/link/that/should/wrap/rather/than/overflow/the/layout');
     await send(phone.page, 'And hello from a phone 👋');
     await send(phone.page, 'Averyveryveryveryveryveryveryveryveryveryveryveryverylongwordwithoutanyspaces');

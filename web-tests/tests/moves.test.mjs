@@ -4,29 +4,20 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  browserSuite, eventually, expectMessageCount, joinRoom, send, ui, uniqueRoom, waitConnected,
+  browserSuite, editMessage, eventually, expectMessageCount, send, ui, waitConnected,
 } from './support.mjs';
 
 const suite = browserSuite();
 
 describe('member identity', () => {
   test('after a reload a member is the same member and can still edit its old messages', async () => {
-    const room = uniqueRoom('reload');
-    const alice = await suite.newPerson();
-    const bob = await suite.newPerson();
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    const { people: [alice, bob] } = await suite.inRoom('reload', 'alice', 'bob');
     await send(alice.page, 'typo befor reload');
     await ui.messages(bob.page, 'typo befor reload').waitFor();
 
     await alice.page.reload();
     await waitConnected(alice.page);
-    const mine = ui.messages(alice.page, 'typo befor reload');
-    await mine.hover();
-    await mine.getByRole('button', { name: 'Edit' }).click();
-    const editor = alice.page.getByRole('textbox', { name: 'Edit message' });
-    await editor.fill('fixed after reload');
-    await editor.press('Enter');
+    await editMessage(alice.page, 'typo befor reload', 'fixed after reload');
     await ui.messages(bob.page, 'fixed after reload').filter({ hasText: '(edited)' }).waitFor();
     // Bob's list still shows alice once: the same member came back.
     await eventually(async () => (await ui.members(bob.page).filter({ hasText: 'alice' }).count()) === 1, 'alice listed once');
@@ -37,11 +28,7 @@ describe('member identity', () => {
 
 describe('rooms move between backends', () => {
   test('two people keep chatting while their room moves: history intact, nothing twice, no error', async () => {
-    const room = uniqueRoom('move');
-    const alice = await suite.newPerson();
-    const bob = await suite.newPerson();
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    const { room, people: [alice, bob] } = await suite.inRoom('move', 'alice', 'bob');
     const before = ['one', 'two', 'three'].map((w) => `before ${w}`);
     for (const text of before) await send(alice.page, text);
     await ui.messages(bob.page, 'before three').waitFor();
@@ -75,12 +62,7 @@ describe('rooms move between backends', () => {
       assert.equal(await p.getByRole('alert').filter({ hasText: /./ }).count(), 0, 'no error shown');
     }
     // Still the same member: Alice can edit what she wrote before the move.
-    const mine = ui.messages(alice.page, 'before one');
-    await mine.hover();
-    await mine.getByRole('button', { name: 'Edit' }).click();
-    const editor = alice.page.getByRole('textbox', { name: 'Edit message' });
-    await editor.fill('before one, edited after the move');
-    await editor.press('Enter');
+    await editMessage(alice.page, 'before one', 'before one, edited after the move');
     await ui.messages(bob.page, 'edited after the move').waitFor();
     suite.assertCleanPages();
   });

@@ -7,7 +7,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, eventually, joinRoom, send, ui, uniqueRoom } from './support.mjs';
+import { browserSuite, eventually, send, ui } from './support.mjs';
 
 const suite = browserSuite();
 
@@ -15,11 +15,7 @@ const topicOf = (page) => page.getByRole('status', { name: 'Topic' });
 
 /** Alice creates the room (so she owns it), Bob joins it. */
 async function ownerAndGuest(prefix) {
-  const room = uniqueRoom(prefix);
-  const alice = await suite.newPerson();
-  const bob = await suite.newPerson();
-  await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
-  await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+  const { room, people: [alice, bob] } = await suite.inRoom(prefix, 'alice', 'bob');
   await alice.page.getByText('bob joined').waitFor();
   return { room, alice, bob };
 }

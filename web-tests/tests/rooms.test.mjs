@@ -8,7 +8,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, joinRoom, send, ui, uniqueRoom, waitConnected } from './support.mjs';
+import { browserSuite, openEditor, send, ui, uniqueRoom, waitConnected } from './support.mjs';
 
 const suite = browserSuite();
 
@@ -25,10 +25,7 @@ describe('web UI: rooms: refusals, operators, passwords, the home page', () => {
     // server's error frame comes back and is shown in words.
     await send(alice.page, 'short');
     await ui.composer(alice.page).fill('');
-    const mine = ui.messages(alice.page, 'short');
-    await mine.hover();
-    await mine.getByRole('button', { name: 'Edit' }).click();
-    await alice.page.getByRole('textbox', { name: 'Edit message' }).fill('y'.repeat(4001));
+    await (await openEditor(alice.page, 'short')).fill('y'.repeat(4001));
     await alice.page.getByRole('button', { name: 'Save' }).click();
     await alice.page.getByRole('alert').filter({ hasText: 'That message is too long: at most 4000 characters.' }).waitFor();
     suite.assertCleanPages();
@@ -88,8 +85,7 @@ describe('web UI: rooms: refusals, operators, passwords, the home page', () => {
 
   test('home page: a taken name offers free ones; recent rooms are remembered', async () => {
     const room = uniqueRoom('taken');
-    const visitor = await suite.newPerson({ permissions: ['clipboard-read', 'clipboard-write'] });
-    await joinRoom(visitor.page, suite.fleet.aux, room, 'visitor');
+    const visitor = await suite.joined(room, 'visitor', { permissions: ['clipboard-read', 'clipboard-write'] });
     await visitor.page.getByRole('button', { name: 'Copy link' }).click();
     await visitor.page.getByText('Link copied').waitFor();
     assert.equal(await visitor.page.evaluate(() => navigator.clipboard.readText()), `${suite.fleet.aux}/${room}`);

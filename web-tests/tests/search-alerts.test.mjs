@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import {
-  browserSuite, eventually, expectMessageCount, joinRoom, send, ui, uniqueRoom,
+  browserSuite, eventually, expectMessageCount, send, ui, uniqueRoom,
 } from './support.mjs';
 
 const suite = browserSuite();
@@ -27,8 +27,7 @@ async function setTabHidden(page, hidden) {
 describe('web UI: search, export, alerts', () => {
   test('search narrows the log to matching messages; clearing it brings all back', async () => {
     const { room, people: [alice, bob] } = await suite.inRoom('search', 'alice', 'bob');
-    const carol = await suite.newPerson();
-    await joinRoom(carol.page, suite.fleet.aux, room, 'carol');
+    const carol = await suite.joined(room, 'carol');
     await bob.page.getByText('carol joined').waitFor();
     const texts = ['apple pie for dinner', 'banana split', 'an Apple tart, please', 'cherry on top'];
     for (const text of texts) await send(alice.page, text);
@@ -137,8 +136,8 @@ describe('web UI: search, export, alerts', () => {
         }
       };
     });
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    await suite.join(alice, room, 'alice');
+    await suite.join(bob, room, 'bob');
 
     const toggle = bob.page.getByRole('button', { name: 'Notifications' });
     assert.equal(await toggle.getAttribute('aria-expanded'), 'false');

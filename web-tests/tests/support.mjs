@@ -157,12 +157,18 @@ export function browserSuite({ fleetArgs = [] } = {}) {
     async inRoom(prefix, ...nicks) {
       const room = uniqueRoom(prefix);
       const people = [];
-      for (const nick of nicks) {
-        const p = await suite.newPerson();
-        await joinRoom(p.page, suite.fleet.aux, room, nick);
-        people.push(p);
-      }
+      for (const nick of nicks) people.push(await suite.joined(room, nick));
       return { room, people };
+    },
+    /** A new person (`options` for their browser context) who has joined `room` as `nick`. */
+    async joined(room, nick, options) {
+      const p = await suite.newPerson(options);
+      await suite.join(p, room, nick);
+      return p;
+    },
+    /** `p` opens `room` on this suite's fleet and joins as `nick`; resolves once connected. */
+    async join(p, room, nick, joinOptions) {
+      await joinRoom(p.page, suite.fleet.aux, room, nick, joinOptions);
     },
     /** No uncaught script error and no alert() on any page so far. */
     assertCleanPages() {
@@ -236,6 +242,21 @@ export async function joinRoom(page, aux, room, nick, { password } = {}) {
 
 export async function waitConnected(page) {
   await ui.connection(page).filter({ hasText: /^Connected$/ }).waitFor();
+}
+
+/** Opens the editor of this person's own message holding `text`: answers its textbox. */
+export async function openEditor(page, text) {
+  const mine = ui.messages(page, text);
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Edit' }).click();
+  return page.getByRole('textbox', { name: 'Edit message' });
+}
+
+/** Edits this person's own message holding `text` to `newText` (saved with Enter). */
+export async function editMessage(page, text, newText) {
+  const editor = await openEditor(page, text);
+  await editor.fill(newText);
+  await editor.press('Enter');
 }
 
 export async function send(page, text) {

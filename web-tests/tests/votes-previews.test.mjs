@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { browserSuite, eventually, expectMessageCount, joinRoom, saveScreenshot, send, ui, uniqueRoom } from './support.mjs';
+import { browserSuite, eventually, expectMessageCount, saveScreenshot, send, ui, uniqueRoom } from './support.mjs';
 
 // A 40×20 red PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAACgAAAAUCAIAAABwJOjsAAAAJElEQVR4nGM4ISc3IIhh1OJRi0ctHrV41OJRi0ctHrV45FgMAFLhLK5mrmiuAAAAAElFTkSuQmCC', 'base64');
@@ -48,11 +48,7 @@ function votesOf(page, text) {
 
 describe('web UI: votes, top messages, link previews', () => {
   test('two people vote; counts reach both; "Top messages" lists and reveals the voted message', async () => {
-    const room = uniqueRoom('votes');
-    const alice = await suite.newPerson();
-    const bob = await suite.newPerson();
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    const { room, people: [alice, bob] } = await suite.inRoom('votes', 'alice', 'bob');
     const texts = ['first, not voted', 'the best idea', 'a fine idea'];
     for (const text of texts) await send(alice.page, text);
     for (let i = 0; i < 30; i++) await send(bob.page, `filler ${i}`);
@@ -103,8 +99,7 @@ describe('web UI: votes, top messages, link previews', () => {
     }, 'the message scrolled into view');
 
     // Someone joining later sees the counts.
-    const carol = await suite.newPerson();
-    await joinRoom(carol.page, suite.fleet.aux, room, 'carol');
+    const carol = await suite.joined(room, 'carol');
     await eventually(async () => (await votesOf(carol.page, 'the best idea').counts()) === '2/0', 'carol sees 2 up');
     await top(carol.page).getByRole('button', { name: /the best idea/ }).waitFor();
     await saveScreenshot(alice.page, 'room-votes-desktop.png');
@@ -121,8 +116,8 @@ describe('web UI: votes, top messages, link previews', () => {
         if (new URL(r.url()).port === String(site.port)) fromSite.push(r.url());
       });
     }
-    await joinRoom(alice.page, suite.fleet.aux, room, 'alice');
-    await joinRoom(bob.page, suite.fleet.aux, room, 'bob');
+    await suite.join(alice, room, 'alice');
+    await suite.join(bob, room, 'bob');
     const link = `http://127.0.0.1:${site.port}/notes`;
     await send(alice.page, `read ${link} please`);
 
@@ -140,8 +135,7 @@ describe('web UI: votes, top messages, link previews', () => {
       await eventually(() => image.evaluate((img) => img.complete && img.naturalWidth > 0), 'the image loaded');
     }
     // A late joiner gets the card from the welcome.
-    const carol = await suite.newPerson();
-    await joinRoom(carol.page, suite.fleet.aux, room, 'carol');
+    const carol = await suite.joined(room, 'carol');
     await ui.messages(carol.page, 'please').getByRole('group', { name: 'Link preview: Release notes' }).waitFor();
     await saveScreenshot(carol.page, 'room-preview-desktop.png');
 
