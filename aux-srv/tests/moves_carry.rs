@@ -8,10 +8,7 @@ use std::net::Ipv4Addr;
 
 use http::Method;
 use serde_json::{Value, json};
-use support::{
-    Ending, TestBackend, WsClient, aux_config, backend_config, connect_from, start_aux_ready,
-    start_backend,
-};
+use support::{Ending, TestFleet, WsClient, connect_from};
 
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
@@ -29,9 +26,8 @@ async fn member(url: &str, from: u8, nick: &str, extra: Value) -> (WsClient, Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_settings_bans_and_votes_move_with_the_room() {
-    let backends: Vec<TestBackend> =
-        vec![start_backend(backend_config("b1")).await, start_backend(backend_config("b2")).await];
-    let aux = start_aux_ready(aux_config(&backends.iter().collect::<Vec<_>>())).await;
+    let fleet = TestFleet::start(&["b1", "b2"]).await;
+    let aux = &fleet.aux;
     let room = "Carried-Over";
     let opened = aux.put_room(room).await;
     assert_eq!(opened.status, 201, "{}", opened.body);
