@@ -1,6 +1,7 @@
 //! aux-srv's Prometheus metrics, in a registry of its own (tests run several
 //! services in one process). No room name is ever a label.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -48,76 +49,90 @@ struct RouteMetrics {
 
 pub const BACKEND_STATES: &[&str] = &["unknown", "up", "down", "draining"];
 
+/// Makes metrics in one registry, each registered as it is made: none can
+/// be made and then left out of `/metrics`.
+pub struct Registrar<'a>(pub &'a Registry);
+
+impl Registrar<'_> {
+    /// Registers what a prometheus constructor made (names and labels here
+    /// are constants: an error is a bug).
+    pub fn add<M: Collector + Clone + 'static>(&self, made: prometheus::Result<M>) -> M {
+        let metric = made.expect("valid metric");
+        self.0.register(Box::new(metric.clone())).expect("unique");
+        metric
+    }
+
+    pub fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels))
+    }
+
+    pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.add(Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())))
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let placements = IntCounterVec::new(
-            Opts::new("instantchat_aux_placements_total", "Room placements by backend and result."),
+        let r = Registrar(&registry);
+        let placements = r.counters(
+            "instantchat_aux_placements_total",
+            "Room placements by backend and result.",
             &["backend", "result"],
-        )
-        .expect("valid metric");
-        let lookups = IntCounterVec::new(
-            Opts::new("instantchat_aux_lookups_total", "Room lookups by result."),
-            &["result"],
-        )
-        .expect("valid metric");
-        let rebuild_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "instantchat_aux_rebuild_duration_seconds",
-                "Time to sweep one backend's room list into the room map.",
-            )
-            .buckets(vec![0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-        )
-        .expect("valid metric");
-        let startup_rebuild_seconds = prometheus::Gauge::new(
+        );
+        let lookups =
+            r.counters("instantchat_aux_lookups_total", "Room lookups by result.", &["result"]);
+        let rebuild_seconds = r.histogram(
+            "instantchat_aux_rebuild_duration_seconds",
+            "Time to sweep one backend's room list into the room map.",
+            &[0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        );
+        let startup_rebuild_seconds = r.add(prometheus::Gauge::new(
             "instantchat_aux_startup_rebuild_seconds",
             "Time from start until the room map was rebuilt from every backend.",
-        )
-        .expect("valid metric");
-        let backend_state = IntGaugeVec::new(
+        ));
+        let backend_state = r.add(IntGaugeVec::new(
             Opts::new("instantchat_aux_backend_state", "1 for the state each backend is in."),
             &["backend", "state"],
-        )
-        .expect("valid metric");
-        let backend_score = prometheus::GaugeVec::new(
+        ));
+        let backend_score = r.add(prometheus::GaugeVec::new(
             Opts::new("instantchat_aux_backend_score", "Placement score (lower gets new rooms)."),
             &["backend"],
-        )
-        .expect("valid metric");
-        let rooms_known = IntGauge::new("instantchat_aux_rooms_known", "Rooms in the room map.")
-            .expect("valid metric");
-        let http_requests = IntCounterVec::new(
-            Opts::new("instantchat_aux_http_requests_total", "HTTP requests by route and status."),
+        ));
+        let rooms_known =
+            r.add(IntGauge::new("instantchat_aux_rooms_known", "Rooms in the room map."));
+        let http_requests = r.counters(
+            "instantchat_aux_http_requests_total",
+            "HTTP requests by route and status.",
             &["route", "status"],
-        )
-        .expect("valid metric");
-        let http_seconds = HistogramVec::new(
+        );
+        let http_seconds = r.add(HistogramVec::new(
             HistogramOpts::new(
                 "instantchat_aux_http_request_duration_seconds",
                 "HTTP request time.",
             )
             .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             &["route"],
-        )
-        .expect("valid metric");
-        let control_requests = IntCounterVec::new(
-            Opts::new(
-                "instantchat_aux_control_requests_total",
-                "Control requests to backends by kind and result (ok, error, unreachable, uncertain).",
-            ),
+        ));
+        let control_requests = r.counters(
+            "instantchat_aux_control_requests_total",
+            "Control requests to backends by kind and result (ok, error, unreachable, uncertain).",
             &["kind", "result"],
-        )
-        .expect("valid metric");
-        let rate_limited = IntCounterVec::new(
-            Opts::new("instantchat_aux_rate_limited_total", "Requests refused with 429, by limit."),
+        );
+        let rate_limited = r.counters(
+            "instantchat_aux_rate_limited_total",
+            "Requests refused with 429, by limit.",
             &["limit"],
-        )
-        .expect("valid metric");
-        let duplicate_rooms = prometheus::IntCounter::new(
+        );
+        let duplicate_rooms = r.add(prometheus::IntCounter::new(
             "instantchat_aux_duplicate_rooms_total",
             "Times one room name was found on two backends (must stay 0).",
-        )
-        .expect("valid metric");
+        ));
+        // Each service's registry gets its own process collector, so that
+        // every /metrics shows the process figures even when several
+        // services share a process (the `instantchat` fleet, tests).
+        let _ = registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         let room_route = RouteMetrics {
             seconds: http_seconds.with_label_values(&[ROOM_ROUTE]),
             statuses: [200u16, 201, 404]
@@ -125,7 +140,7 @@ impl Metrics {
                 .map(|s| (*s, http_requests.with_label_values(&[ROOM_ROUTE, &s.to_string()])))
                 .collect(),
         };
-        let m = Metrics {
+        Metrics {
             room_route,
             registry,
             placements,
@@ -144,25 +159,7 @@ impl Metrics {
             control_requests,
             rate_limited,
             duplicate_rooms,
-        };
-        let r = &m.registry;
-        r.register(Box::new(m.placements.clone())).expect("unique");
-        r.register(Box::new(m.lookups.clone())).expect("unique");
-        r.register(Box::new(m.rebuild_seconds.clone())).expect("unique");
-        r.register(Box::new(m.startup_rebuild_seconds.clone())).expect("unique");
-        r.register(Box::new(m.backend_state.clone())).expect("unique");
-        r.register(Box::new(m.backend_score.clone())).expect("unique");
-        r.register(Box::new(m.rooms_known.clone())).expect("unique");
-        r.register(Box::new(m.http_requests.clone())).expect("unique");
-        r.register(Box::new(m.http_seconds.clone())).expect("unique");
-        r.register(Box::new(m.control_requests.clone())).expect("unique");
-        r.register(Box::new(m.rate_limited.clone())).expect("unique");
-        r.register(Box::new(m.duplicate_rooms.clone())).expect("unique");
-        // Each service's registry gets its own process collector, so that
-        // every /metrics shows the process figures even when several
-        // services share a process (the `instantchat` fleet, tests).
-        let _ = r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
-        m
+        }
     }
 
     pub fn set_backend_state(&self, backend: &str, state: &str) {

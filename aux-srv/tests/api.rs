@@ -3,6 +3,7 @@
 
 mod support;
 
+use common::config::AuxConfig;
 use http::Method;
 use serde_json::json;
 use support::*;
@@ -80,19 +81,12 @@ async fn create_open_and_look_up_rooms() {
 #[tokio::test]
 async fn http_post_and_read_round_trip_with_a_websocket_member() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
-    let aux = start_aux_ready(aux_config(&[&b1])).await;
-    let room = aux.put_room("Round-Trip").await.json();
-    let (mut member, welcome) = WsClient::joined(room["ws_url"].as_str().unwrap(), "ada").await;
+    let fleet = TestFleet::start(&["b1"]).await;
+    let aux = &fleet.aux;
+    let (mut member, welcome) = aux.member("Round-Trip", "ada").await;
     assert_eq!(welcome["room"], "Round-Trip");
 
-    let posted = call(
-        Method::POST,
-        &aux.url("/api/rooms/round-trip/messages"),
-        &[],
-        Some(json!({ "nick": "bot", "text": "hello from curl" }).to_string()),
-    )
-    .await;
+    let posted = aux.post_message("round-trip", "hello from curl").await;
     assert_eq!(posted.status, 201, "{}", posted.body);
     let seq = posted.json()["seq"].as_u64().unwrap();
     let seen = member.next_of("message").await;
@@ -137,13 +131,8 @@ async fn http_post_and_read_round_trip_with_a_websocket_member() {
     let newest = get(&aux.url("/api/rooms/round-trip/messages?limit=1")).await.json();
     assert_eq!(newest["messages"][0]["text"], "who am I", "without `after`: the newest");
 
-    let text = call(
-        Method::GET,
-        &aux.url("/api/rooms/round-trip/messages"),
-        &[("accept", "text/plain")],
-        None,
-    )
-    .await;
+    let messages = aux.url("/api/rooms/round-trip/messages");
+    let text = call(Method::GET, &messages, &[("accept", "text/plain")], None).await;
     assert!(text.header("content-type").starts_with("text/plain"));
     let lines: Vec<&str> = text.body.lines().collect();
     assert_eq!(lines.len(), 4, "{}", text.body);
@@ -156,13 +145,7 @@ async fn http_post_and_read_round_trip_with_a_websocket_member() {
 
     let bad = get(&aux.url("/api/rooms/round-trip/messages?after=x")).await;
     assert_eq!(bad.status, 400);
-    let empty = call(
-        Method::POST,
-        &aux.url("/api/rooms/round-trip/messages"),
-        &[],
-        Some(json!({ "nick": "bot", "text": "  " }).to_string()),
-    )
-    .await;
+    let empty = aux.post_message("round-trip", "  ").await;
     assert_eq!((empty.status, empty.error_code().as_str()), (400, "empty_text"));
     let missing = get(&aux.url("/api/rooms/no-such-room/messages")).await;
     assert_eq!((missing.status, missing.error_code().as_str()), (404, "room_not_found"));
@@ -211,14 +194,16 @@ async fn password_rooms_guard_their_messages() {
 #[tokio::test]
 async fn rate_limits_answer_429_and_trust_only_configured_proxies() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
-    let mut config = aux_config(&[&b1]);
-    config.room_create_per_minute = 1;
-    config.room_create_burst = 2;
-    config.http_post_per_minute = 1;
-    config.http_post_burst = 2;
-    config.trusted_proxies = vec!["127.0.0.1".into()];
-    let aux = start_aux_ready(config.clone()).await;
+    let fleet = TestFleet::start_with(&["b1"], |config| AuxConfig {
+        room_create_per_minute: 1,
+        room_create_burst: 2,
+        http_post_per_minute: 1,
+        http_post_burst: 2,
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..config
+    })
+    .await;
+    let aux = &fleet.aux;
 
     let put = |name: &str, from: Option<&'static str>| {
         let url = aux.url(&format!("/api/rooms/{name}"));
@@ -262,8 +247,8 @@ async fn rate_limits_answer_429_and_trust_only_configured_proxies() {
     assert!(aux.metric("instantchat_aux_rate_limited_total{limit=\"http_post\"}").await >= 2.0);
 
     // Without trusted proxies, X-Forwarded-For is ignored: every "client" is 127.0.0.1.
-    config.trusted_proxies.clear();
-    let untrusting = start_aux_ready(config).await;
+    let untrusting =
+        start_aux_ready(AuxConfig { trusted_proxies: Vec::new(), ..aux.config.clone() }).await;
     let put = |name: &str, ip: &'static str| {
         let url = untrusting.url(&format!("/api/rooms/{name}"));
         async move { call(Method::PUT, &url, &[("x-forwarded-for", ip)], Some("{}".into())).await }
@@ -326,30 +311,17 @@ async fn pages_assets_probes_and_metrics() {
     let metrics = get(&aux.url("/metrics")).await;
     assert!(metrics.header("content-type").starts_with("text/plain"));
     let text = metrics.body;
-    assert_eq!(
-        metric_of(&text, "instantchat_aux_placements_total{backend=\"b1\",result=\"created\"}"),
-        1.0
-    );
-    assert_eq!(
-        metric_of(&text, "instantchat_aux_lookups_total{result=\"miss\"}"),
-        2.0,
-        "PUT's check and the GET"
-    );
-    assert_eq!(metric_of(&text, "instantchat_aux_lookups_total{result=\"hit\"}"), 1.0);
-    assert_eq!(
-        metric_of(
-            &text,
-            "instantchat_aux_http_requests_total{route=\"/api/rooms/{room}\",status=\"201\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        metric_of(&text, "instantchat_aux_http_requests_total{route=\"/{room}\",status=\"200\"}"),
-        4.0,
-        "three rooms and .secret"
-    );
-    assert_eq!(metric_of(&text, "instantchat_aux_backend_state{backend=\"b1\",state=\"up\"}"), 1.0);
-    assert_eq!(metric_of(&text, "instantchat_aux_rooms_known"), 1.0);
+    let aux_metric = |sample: &str| metric_of(&text, &format!("instantchat_aux_{sample}"));
+    assert_eq!(aux_metric("placements_total{backend=\"b1\",result=\"created\"}"), 1.0);
+    assert_eq!(aux_metric("lookups_total{result=\"miss\"}"), 2.0, "PUT's check and the GET");
+    assert_eq!(aux_metric("lookups_total{result=\"hit\"}"), 1.0);
+    let requests = |route: &str, status: u16| {
+        aux_metric(&format!("http_requests_total{{route=\"{route}\",status=\"{status}\"}}"))
+    };
+    assert_eq!(requests("/api/rooms/{room}", 201), 1.0);
+    assert_eq!(requests("/{room}", 200), 4.0, "three rooms and .secret");
+    assert_eq!(aux_metric("backend_state{backend=\"b1\",state=\"up\"}"), 1.0);
+    assert_eq!(aux_metric("rooms_known"), 1.0);
     assert!(text.contains("instantchat_aux_rebuild_duration_seconds_count"));
     assert!(text.contains("process_resident_memory_bytes"));
     assert!(!text.to_lowercase().contains("metric-room"), "room names are never labels");

@@ -7,30 +7,22 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::config::BackendConfig;
+use common::config::{AuxConfig, BackendConfig};
 use common::control::{MoveState, RequestBody, ResponseBody, RoomInfo, RoomSnapshot};
 use http::Method;
 use serde_json::json;
-use support::{
-    Roamer, TestAux, TestBackend, WsClient, aux_config, backend_config, eventually,
-    start_aux_ready, start_backend,
-};
+use support::{Roamer, TestAux, TestBackend, TestFleet, WsClient, backend_config, eventually};
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+/// b1 and b2 with their configs changed by `adjust_backend`, behind an
+/// aux-srv whose moves freeze rooms for `freeze_ms`.
 async fn fleet_with(
     adjust_backend: impl Fn(BackendConfig) -> BackendConfig,
     freeze_ms: u64,
-) -> (Vec<TestBackend>, TestAux) {
-    let mut backends = Vec::new();
-    for id in ["b1", "b2"] {
-        backends.push(start_backend(adjust_backend(backend_config(id))).await);
-    }
-    let config = common::config::AuxConfig {
-        move_freeze_ms: freeze_ms,
-        ..aux_config(&backends.iter().collect::<Vec<_>>())
-    };
-    (backends, start_aux_ready(config).await)
+) -> TestFleet {
+    let configs = ["b1", "b2"].map(|id| adjust_backend(backend_config(id)));
+    TestFleet::start_configured(configs, |c| AuxConfig { move_freeze_ms: freeze_ms, ..c }).await
 }
 
 async fn holder(backends: &[TestBackend], room: &str) -> usize {
@@ -48,6 +40,24 @@ async fn live_copies(backends: &[TestBackend], room: &str) -> usize {
         n += usize::from(b.lookup(room).await.is_some());
     }
     n
+}
+
+/// Creates `room` through aux-srv with `ada` in it, who sent `count`
+/// messages the room confirmed; returns her and which backend holds it.
+async fn room_with_messages(
+    aux: &TestAux,
+    backends: &[TestBackend],
+    room: &str,
+    count: usize,
+) -> (Roamer, usize) {
+    assert_eq!(aux.put_room(room).await.status, 201);
+    let from = holder(backends, room).await;
+    let mut ada = Roamer::join(aux, room, "ada", LOCAL).await;
+    for i in 0..count {
+        ada.send(&format!("c{i}"), &format!("m{i}")).await;
+    }
+    ada.read_until(|m| m.outbox.is_empty()).await;
+    (ada, from)
 }
 
 fn moving(answer: ResponseBody) -> RoomInfo {
@@ -74,13 +84,9 @@ async fn pending_imports(backend: &TestBackend) -> usize {
 
 #[tokio::test]
 async fn a_refusing_target_leaves_the_room_where_it_was_and_taking_writes() {
-    let (backends, aux) = fleet_with(|c| c, 10_000).await;
-    assert_eq!(aux.put_room("stay").await.status, 201);
-    let from = holder(&backends, "stay").await;
+    let TestFleet { backends, aux } = fleet_with(|c| c, 10_000).await;
+    let (mut ada, from) = room_with_messages(&aux, &backends, "stay", 1).await;
     let to = 1 - from;
-    let mut ada = Roamer::join(&aux, "stay", "ada", LOCAL).await;
-    ada.send("c1", "before").await;
-    ada.read_until(|m| m.outbox.is_empty()).await;
 
     // The target drains: it refuses imports.
     let drain = aux
@@ -119,7 +125,7 @@ async fn a_refusing_target_leaves_the_room_where_it_was_and_taking_writes() {
 #[tokio::test]
 async fn aux_srv_gone_before_the_source_stopped_the_source_thaws_and_the_import_is_dropped() {
     // aux-srv's freeze is short here, so that its poller settles old imports soon.
-    let (backends, aux) = fleet_with(|c| c, 300).await;
+    let TestFleet { backends, aux } = fleet_with(|c| c, 300).await;
     assert_eq!(aux.put_room("thaw").await.status, 201);
     let from = holder(&backends, "thaw").await;
     let to = 1 - from;
@@ -154,15 +160,9 @@ async fn aux_srv_gone_before_the_source_stopped_the_source_thaws_and_the_import_
 
 #[tokio::test]
 async fn aux_srv_gone_after_the_source_stopped_the_import_is_committed_and_nothing_is_lost() {
-    let (backends, aux) = fleet_with(|c| c, 300).await;
-    assert_eq!(aux.put_room("rescue").await.status, 201);
-    let from = holder(&backends, "rescue").await;
+    let TestFleet { backends, aux } = fleet_with(|c| c, 300).await;
+    let (mut ada, from) = room_with_messages(&aux, &backends, "rescue", 5).await;
     let to = 1 - from;
-    let mut ada = Roamer::join(&aux, "rescue", "ada", LOCAL).await;
-    for i in 0..5 {
-        ada.send(&format!("c{i}"), &format!("m{i}")).await;
-    }
-    ada.read_until(|m| m.outbox.is_empty()).await;
 
     // A mover that got as far as the point of no return, then died.
     let snapshot = export(&backends[from], "rescue", 10_000).await;
@@ -186,7 +186,7 @@ async fn aux_srv_gone_after_the_source_stopped_the_import_is_committed_and_nothi
 
 #[tokio::test]
 async fn a_move_racing_creations_and_deletions_never_makes_two_copies() {
-    let (backends, aux) = fleet_with(|c| c, 10_000).await;
+    let TestFleet { backends, aux } = fleet_with(|c| c, 10_000).await;
     for round in 0..10 {
         let room = format!("race-{round}");
         assert_eq!(aux.put_room(&room).await.status, 201);
@@ -219,7 +219,7 @@ async fn a_move_racing_creations_and_deletions_never_makes_two_copies() {
 #[tokio::test]
 async fn an_expiring_room_moves_with_its_clock_and_expires_on_the_target() {
     let short = |c: BackendConfig| BackendConfig { room_idle_secs: 1, room_silent_secs: 0, ..c };
-    let (backends, aux) = fleet_with(short, 10_000).await;
+    let TestFleet { backends, aux } = fleet_with(short, 10_000).await;
     assert_eq!(aux.put_room("fading").await.status, 201);
     let from = holder(&backends, "fading").await;
     let reply = aux.admin(Method::POST, "/admin/rooms/fading/move", Some(json!({}))).await;
@@ -236,15 +236,9 @@ async fn an_expiring_room_moves_with_its_clock_and_expires_on_the_target() {
 
 #[tokio::test]
 async fn a_source_that_dies_mid_move_leaves_the_room_to_its_import() {
-    let (mut backends, aux) = fleet_with(|c| c, 300).await;
-    assert_eq!(aux.put_room("orphan").await.status, 201);
-    let from = holder(&backends, "orphan").await;
+    let TestFleet { mut backends, aux } = fleet_with(|c| c, 300).await;
+    let (mut ada, from) = room_with_messages(&aux, &backends, "orphan", 3).await;
     let to = 1 - from;
-    let mut ada = Roamer::join(&aux, "orphan", "ada", LOCAL).await;
-    for i in 0..3 {
-        ada.send(&format!("c{i}"), &format!("m{i}")).await;
-    }
-    ada.read_until(|m| m.outbox.is_empty()).await;
     let instance =
         aux.admin_backend(&backends[from].id).await["load"]["instance"].as_u64().unwrap();
 

@@ -13,10 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::config::BackendConfig;
 use http::Method;
 use serde_json::json;
-use support::{
-    Roamer, TestAux, TestBackend, aux_config, backend_config, eventually, start_aux_ready,
-    start_backend,
-};
+use support::{Roamer, TestAux, TestBackend, TestFleet, backend_config, eventually};
 
 const MEMBERS: usize = 200;
 const SENDERS: usize = 20;
@@ -28,18 +25,13 @@ fn address(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8))
 }
 
-async fn fleet(evacuate_on_shutdown: bool) -> (Vec<TestBackend>, TestAux) {
-    let mut backends = Vec::new();
-    for id in ["b1", "b2"] {
-        let config = BackendConfig {
-            evacuate_on_shutdown,
-            evacuate_timeout_ms: 10_000,
-            ..backend_config(id)
-        };
-        backends.push(start_backend(config).await);
-    }
-    let aux = start_aux_ready(aux_config(&backends.iter().collect::<Vec<_>>())).await;
-    (backends, aux)
+async fn fleet(evacuate_on_shutdown: bool) -> TestFleet {
+    let configs = ["b1", "b2"].map(|id| BackendConfig {
+        evacuate_on_shutdown,
+        evacuate_timeout_ms: 10_000,
+        ..backend_config(id)
+    });
+    TestFleet::start_configured(configs, |c| c).await
 }
 
 /// Which backend holds `room` (asked of each).
@@ -113,7 +105,7 @@ fn check_everyone(members: &[Roamer]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_of_200_moves_while_20_members_send() {
-    let (backends, aux) = fleet(false).await;
+    let TestFleet { backends, aux } = fleet(false).await;
     let room = "Moving-Day";
     let opened = aux.put_room(room).await;
     assert_eq!(opened.status, 201, "{}", opened.body);
@@ -153,7 +145,7 @@ async fn a_room_of_200_moves_while_20_members_send() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_moves_the_rooms_of_a_backend_before_it_stops() {
-    let (mut backends, aux) = fleet(true).await;
+    let TestFleet { mut backends, aux } = fleet(true).await;
     let room = "Upgrade-Night";
     assert_eq!(aux.put_room(room).await.status, 201);
     // A few more rooms on the same backend, quiet ones (the other backend

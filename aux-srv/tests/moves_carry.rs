@@ -10,10 +10,7 @@ use std::net::Ipv4Addr;
 use common::config::BackendConfig;
 use http::Method;
 use serde_json::{Value, json};
-use support::{
-    Ending, TestBackend, WsClient, aux_config, backend_config, connect_from, start_aux_ready,
-    start_backend, token_of,
-};
+use support::{Ending, TestFleet, WsClient, backend_config, connect_from, token_of};
 
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
@@ -31,9 +28,8 @@ async fn member(url: &str, from: u8, nick: &str, extra: Value) -> (WsClient, Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_settings_bans_and_votes_move_with_the_room() {
-    let backends: Vec<TestBackend> =
-        vec![start_backend(backend_config("b1")).await, start_backend(backend_config("b2")).await];
-    let aux = start_aux_ready(aux_config(&backends.iter().collect::<Vec<_>>())).await;
+    let fleet = TestFleet::start(&["b1", "b2"]).await;
+    let aux = &fleet.aux;
     let room = "Carried-Over";
     let opened = aux.put_room(room).await;
     assert_eq!(opened.status, 201, "{}", opened.body);
@@ -97,10 +93,10 @@ fn member_ids(welcome: &Value) -> Vec<u64> {
 /// `move_arrival_secs` (2 s here) has run out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_come_back_unannounced_and_the_missing_leave_later() {
-    let config = |id| BackendConfig { move_arrival_secs: 2, ..backend_config(id) };
-    let backends: Vec<TestBackend> =
-        vec![start_backend(config("b1")).await, start_backend(config("b2")).await];
-    let aux = start_aux_ready(aux_config(&backends.iter().collect::<Vec<_>>())).await;
+    let configs =
+        ["b1", "b2"].map(|id| BackendConfig { move_arrival_secs: 2, ..backend_config(id) });
+    let fleet = TestFleet::start_configured(configs, |c| c).await;
+    let aux = &fleet.aux;
     let room = "Quiet-Move";
     let source_url = ws_url(&aux.put_room(room).await.json());
     let (mut ann, ann_welcome) = member(&source_url, 5, "ann", json!({})).await;

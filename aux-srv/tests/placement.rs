@@ -244,9 +244,8 @@ async fn the_admin_api_needs_its_token() {
 #[tokio::test]
 async fn admin_room_listing_pages_across_backends() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
-    let b2 = start_backend(backend_config("b2")).await;
-    let aux = start_aux_ready(aux_config(&[&b1, &b2])).await;
+    let fleet = TestFleet::start(&["b1", "b2"]).await;
+    let aux = &fleet.aux;
     let mut names: Vec<String> = (0..9).map(|i| format!("page-room-{i}")).collect();
     for name in &names {
         assert_eq!(aux.put_room(name).await.status, 201);

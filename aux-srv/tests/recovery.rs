@@ -5,6 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 
+use common::config::AuxConfig;
 use http::Method;
 use serde_json::json;
 use support::*;
@@ -12,10 +13,8 @@ use support::*;
 #[tokio::test]
 async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
-    let b2 = start_backend(backend_config("b2")).await;
-    let config = aux_config(&[&b1, &b2]);
-    let mut first = start_aux_ready(config.clone()).await;
+    let TestFleet { backends, aux: mut first } = TestFleet::start(&["b1", "b2"]).await;
+    let b2 = &backends[1];
     let mut rooms = HashMap::new();
     for i in 0..12 {
         let answer = first.put_room(&format!("Kept-Room-{i}")).await.json();
@@ -30,7 +29,7 @@ async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
     assert_eq!(member.next_of("message").await["text"], "before the restart");
 
     first.stop().await;
-    let second = start_aux(config).await;
+    let second = start_aux(first.config.clone()).await;
     // Right away, before the sweep may have finished: found on demand.
     for (key, url) in &rooms {
         let r = second.get_room(&key.to_uppercase()).await;
@@ -71,10 +70,8 @@ async fn after_an_aux_restart_every_room_is_found_on_its_original_backend() {
 #[tokio::test]
 async fn the_map_answers_for_swept_backends_without_asking_them() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
-    let b2 = start_backend(backend_config("b2")).await;
-    let config = aux_config(&[&b1, &b2]);
-    let mut aux = start_aux_ready(config.clone()).await;
+    let TestFleet { backends, mut aux } = TestFleet::start(&["b1", "b2"]).await;
+    let (b1, b2) = (&backends[0], &backends[1]);
     let lookups = control_requests(&aux, "lookup_room").await;
     let creations = control_requests(&aux, "create_room").await;
 
@@ -107,7 +104,7 @@ async fn the_map_answers_for_swept_backends_without_asking_them() {
     let hidden = b1.create_directly("Hidden-Room").await;
     assert_eq!(aux.get_room("hidden-room").await.status, 404);
     aux.stop().await;
-    let aux = start_aux_ready(config).await;
+    let aux = start_aux_ready(aux.config.clone()).await;
     let r = aux.put_room("HIDDEN-room").await;
     assert_eq!((r.status, r.json()["name"].as_str()), (200, Some(hidden.name.as_str())));
     assert_eq!(ws_base_of(&r.json()), b1.ws_base());
@@ -122,13 +119,12 @@ async fn the_map_answers_for_swept_backends_without_asking_them() {
 #[tokio::test]
 async fn a_room_gone_from_its_backend_is_stale_in_the_map_at_most_until_the_next_poll() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
     // No poll during the test: the removal is never reported, so what is
     // seen is the window between a removal and the poll that reports it.
-    let mut config = aux_config(&[&b1]);
-    config.poll_interval_ms = 600_000;
-    config.backend_retry_max_ms = 600_000;
-    let aux = start_aux_ready(config).await;
+    let no_polls =
+        |config| AuxConfig { poll_interval_ms: 600_000, backend_retry_max_ms: 600_000, ..config };
+    let TestFleet { backends, aux } = TestFleet::start_with(&["b1"], no_polls).await;
+    let b1 = &backends[0];
     let first = aux.put_room("Vanishing").await.json();
     let url = first["ws_url"].as_str().unwrap().to_owned();
     assert!(b1.delete_directly("vanishing").await);
@@ -194,11 +190,11 @@ async fn a_dead_backend_gets_no_rooms_its_rooms_answer_503_and_its_names_free_up
     b2.stop().await;
     aux.await_backend_state("b2", "down").await;
     for name in &on_b2 {
-        let r = aux.get_room(name).await;
-        assert_eq!((r.status, r.error_code().as_str()), (503, "backend_unavailable"), "{name}");
-        // Not placed anywhere else while b2 may still hold it.
-        let r = aux.put_room(name).await;
-        assert_eq!((r.status, r.error_code().as_str()), (503, "backend_unavailable"), "{name}");
+        // Neither looked up nor placed anywhere else while b2 may still hold it.
+        for (method, r) in [("GET", aux.get_room(name).await), ("PUT", aux.put_room(name).await)] {
+            let answer = (r.status, r.error_code());
+            assert_eq!(answer, (503, "backend_unavailable".into()), "{method} {name}");
+        }
         let r = get(&aux.url(&format!("/api/rooms/{name}/messages"))).await;
         assert_eq!(r.status, 503, "{name}");
     }

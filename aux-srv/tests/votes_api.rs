@@ -9,12 +9,9 @@ use support::*;
 #[tokio::test]
 async fn http_readers_see_the_vote_counts() {
     init_tracing();
-    let b1 = start_backend(backend_config("b1")).await;
-    let aux = start_aux_ready(aux_config(&[&b1])).await;
-    let room = aux.put_room("Polls").await.json();
-    let ws_url = room["ws_url"].as_str().unwrap();
-    let (mut ada, _) = WsClient::joined(ws_url, "ada").await;
-    let (mut bob, _) = WsClient::joined(ws_url, "bob").await;
+    let fleet = TestFleet::start(&["b1"]).await;
+    let (mut ada, _) = fleet.aux.member("Polls", "ada").await;
+    let (mut bob, _) = fleet.aux.member("Polls", "bob").await;
     ada.say("first").await;
     ada.say("second").await;
     for client in [&mut ada, &mut bob] {
@@ -27,7 +24,7 @@ async fn http_readers_see_the_vote_counts() {
         ada.expect("votes").await;
     }
 
-    let read = get(&aux.url("/api/rooms/polls/messages")).await;
+    let read = get(&fleet.aux.url("/api/rooms/polls/messages")).await;
     assert_eq!(read.status, 200, "{}", read.body);
     let messages = read.json()["messages"].as_array().unwrap().clone();
     assert!(messages[0].get("up").is_none(), "an unvoted message has no counts");

@@ -24,10 +24,12 @@
 //! (each crate's `tests/support/mod.rs` is that one line, for `mod support;`).
 
 mod aux;
+mod aux_members;
 mod backend;
 mod backend_steps;
 mod files;
 mod fleet;
+mod fleet_configured;
 mod http;
 mod metrics;
 mod moderation;

@@ -46,6 +46,24 @@ fn answer(app: &App, found: &Found, created: bool) -> Result<RoomAnswer, ApiErro
     })
 }
 
+/// A request to one room's API (`/api/rooms/{room}/…`), as the router
+/// hands it on.
+pub struct RoomRequest {
+    /// The `{room}` segment as sent (percent-encoded): each handler parses
+    /// it at its own step ([`RoomRequest::name`]), so that refusals keep
+    /// their order (an owner call checks the key first).
+    pub raw: String,
+    /// The client's address (through trusted proxies).
+    pub ip: IpAddr,
+    pub req: Request<Incoming>,
+}
+
+impl RoomRequest {
+    pub fn name(&self) -> Result<RoomName, ApiError> {
+        parse_room(&self.raw)
+    }
+}
+
 pub(crate) fn parse_room(raw: &str) -> Result<RoomName, ApiError> {
     let decoded = percent_decode(raw).ok_or_else(|| {
         ApiError::bad_request("bad_room_name", "The room name is not valid UTF-8.")
@@ -112,16 +130,12 @@ fn password_of(p: Option<String>) -> Option<String> {
     p.filter(|p| !p.is_empty())
 }
 
-pub async fn open_or_create(
-    app: &App,
-    raw: &str,
-    req: Request<Incoming>,
-    ip: IpAddr,
-) -> Result<Resp, ApiError> {
-    let name = parse_room(raw)?;
-    let body = respond::read_body(req, app.config.max_body_bytes).await?;
+pub async fn open_or_create(app: &App, call: RoomRequest) -> Result<Resp, ApiError> {
+    let name = call.name()?;
+    let body = respond::read_body(call.req, app.config.max_body_bytes).await?;
     let body: PutBody = respond::parse_json(&body)?;
-    match app.open_or_create(&name, password_of(body.password), ip).await.map_err(room_error)? {
+    let opened = app.open_or_create(&name, password_of(body.password), call.ip).await;
+    match opened.map_err(room_error)? {
         Opened::Created(found, owner_key) => {
             let answer = RoomAnswer { owner_key: Some(owner_key), ..answer(app, &found, true)? };
             Ok(respond::json(StatusCode::CREATED, &answer))
@@ -215,13 +229,8 @@ fn refused_password(
     refused(app, found, code, message)
 }
 
-pub async fn read_messages(
-    app: &App,
-    raw: &str,
-    req: &Request<Incoming>,
-    ip: IpAddr,
-) -> Result<Resp, ApiError> {
-    let name = parse_room(raw)?;
+pub async fn read_messages(app: &App, call: RoomRequest) -> Result<Resp, ApiError> {
+    let (name, req, ip) = (call.name()?, &call.req, call.ip);
     let query = req.uri().query();
     let after = match query_param(query, "after") {
         Some(v) => Some(v.parse::<u64>().map_err(|_| {
@@ -320,13 +329,9 @@ pub(super) fn limit_posts(app: &App, ip: IpAddr, message: &str) -> Result<(), Ap
     })
 }
 
-pub async fn post_message(
-    app: &App,
-    raw: &str,
-    req: Request<Incoming>,
-    ip: IpAddr,
-) -> Result<Resp, ApiError> {
-    let name = parse_room(raw)?;
+pub async fn post_message(app: &App, call: RoomRequest) -> Result<Resp, ApiError> {
+    let name = call.name()?;
+    let RoomRequest { req, ip, .. } = call;
     limit_posts(app, ip, "Too many messages from your address; slow down.")?;
     let password = room_password(&req);
     let is_text = req

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::directory::{Lookup, RoomError};
-use crate::http::api::{lookup_error, parse_room, refused, room_error};
+use crate::http::api::{RoomRequest, lookup_error, parse_room, refused, room_error};
 use crate::http::respond::{self, ApiError, Resp};
 
 fn not_owner() -> ApiError {
@@ -34,12 +34,12 @@ fn owner_key(req: &Request<Incoming>) -> Result<String, ApiError> {
 /// random, but each wrong one costs a request: limited like posting.
 async fn act(
     app: &App,
-    raw: &str,
+    room: &str,
+    ip: IpAddr,
     key: String,
     act: OwnerAct,
-    ip: IpAddr,
 ) -> Result<Resp, ApiError> {
-    let name = parse_room(raw)?;
+    let name = parse_room(room)?;
     super::api::limit_posts(app, ip, "Too many requests from your address; slow down.")?;
     let found = match app.find(&name).await {
         Lookup::Found(found) => found,
@@ -71,29 +71,18 @@ struct TopicBody {
 }
 
 /// `PUT /api/rooms/{room}/topic` `{"text"}`.
-pub async fn set_topic(
-    app: &App,
-    raw: &str,
-    req: Request<Incoming>,
-    ip: IpAddr,
-) -> Result<Resp, ApiError> {
-    let key = owner_key(&req)?;
-    let body = respond::read_body(req, app.config.max_body_bytes).await?;
+pub async fn set_topic(app: &App, call: RoomRequest) -> Result<Resp, ApiError> {
+    let key = owner_key(&call.req)?;
+    let body = respond::read_body(call.req, app.config.max_body_bytes).await?;
     let TopicBody { text } = respond::parse_json(&body)?;
-    act(app, raw, key, OwnerAct::Topic { text }, ip).await
+    act(app, &call.raw, call.ip, key, OwnerAct::Topic { text }).await
 }
 
 /// `DELETE /api/rooms/{room}/messages/{seq}`.
-pub async fn delete_message(
-    app: &App,
-    raw: &str,
-    seq: &str,
-    req: &Request<Incoming>,
-    ip: IpAddr,
-) -> Result<Resp, ApiError> {
-    let key = owner_key(req)?;
+pub async fn delete_message(app: &App, call: RoomRequest, seq: &str) -> Result<Resp, ApiError> {
+    let key = owner_key(&call.req)?;
     let seq = seq
         .parse::<u64>()
         .map_err(|_| ApiError::bad_request("bad_request", "The seq must be a message number."))?;
-    act(app, raw, key, OwnerAct::Delete { seq }, ip).await
+    act(app, &call.raw, call.ip, key, OwnerAct::Delete { seq }).await
 }

@@ -49,47 +49,12 @@ async fn route(app: &Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> (&'s
                 _ => Err(ApiError::method_not_allowed()),
             },
         ),
-        ["api", "rooms", room] => {
-            let room = room.to_string();
-            (
-                "/api/rooms/{room}",
-                match method {
-                    Method::GET | Method::HEAD => api::get_room(app, &room).await,
-                    Method::PUT => api::open_or_create(app, &room, req, ip).await,
-                    _ => Err(ApiError::method_not_allowed()),
-                },
-            )
-        }
-        ["api", "rooms", room, "messages"] => {
-            let room = room.to_string();
-            (
-                "/api/rooms/{room}/messages",
-                match method {
-                    Method::GET | Method::HEAD => api::read_messages(app, &room, &req, ip).await,
-                    Method::POST => api::post_message(app, &room, req, ip).await,
-                    _ => Err(ApiError::method_not_allowed()),
-                },
-            )
-        }
-        ["api", "rooms", room, "topic"] => {
-            let room = room.to_string();
-            (
-                "/api/rooms/{room}/topic",
-                match method {
-                    Method::PUT => owner::set_topic(app, &room, req, ip).await,
-                    _ => Err(ApiError::method_not_allowed()),
-                },
-            )
-        }
-        ["api", "rooms", room, "messages", seq] => {
-            let (room, seq) = (room.to_string(), seq.to_string());
-            (
-                "/api/rooms/{room}/messages/{seq}",
-                match method {
-                    Method::DELETE => owner::delete_message(app, &room, &seq, &req, ip).await,
-                    _ => Err(ApiError::method_not_allowed()),
-                },
-            )
+        ["api", "rooms", room, rest @ ..] => {
+            let call = api::RoomRequest { raw: room.to_string(), ip, req };
+            match room_api(app, call, rest).await {
+                Some(routed) => routed,
+                None => ("/api/other", Err(ApiError::not_found())),
+            }
         }
         ["api", ..] => ("/api/other", Err(ApiError::not_found())),
         ["static", rest @ ..] if get => {
@@ -132,6 +97,33 @@ async fn route(app: &Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> (&'s
         resp.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
     }
     (route, resp)
+}
+
+/// `/api/rooms/{room}/…`: the route `rest` names and its answer, `None`
+/// when it names none.
+async fn room_api(
+    app: &App,
+    call: api::RoomRequest,
+    rest: &[&str],
+) -> Option<(&'static str, Result<Resp, ApiError>)> {
+    let route = match rest {
+        [] => "/api/rooms/{room}",
+        ["messages"] => "/api/rooms/{room}/messages",
+        ["topic"] => "/api/rooms/{room}/topic",
+        ["messages", _] => "/api/rooms/{room}/messages/{seq}",
+        _ => return None,
+    };
+    let method = call.req.method().clone();
+    let result = match (rest, method) {
+        ([], Method::GET | Method::HEAD) => api::get_room(app, &call.raw).await,
+        ([], Method::PUT) => api::open_or_create(app, call).await,
+        (["messages"], Method::GET | Method::HEAD) => api::read_messages(app, call).await,
+        (["messages"], Method::POST) => api::post_message(app, call).await,
+        (["topic"], Method::PUT) => owner::set_topic(app, call).await,
+        (["messages", seq], Method::DELETE) => owner::delete_message(app, call, seq).await,
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    Some((route, result))
 }
 
 async fn page(app: &App, file: &str, req: &Request<Incoming>) -> Resp {

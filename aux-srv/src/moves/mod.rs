@@ -24,12 +24,13 @@ use common::control::{ErrorCode, MoveState, PendingImport, RequestBody, Response
 use common::names::RoomName;
 use dashmap::DashMap;
 use futures_util::StreamExt;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, IntCounterVec, Registry};
 use serde::Serialize;
 
 use crate::app::App;
 use crate::directory::Lookup;
 use crate::fleet::{Backend, Health};
+use crate::metrics::Registrar;
 
 mod evacuate;
 mod settle;
@@ -64,28 +65,21 @@ pub const OUTCOMES: &[&str] = &["moved", "failed", "unsettled"];
 
 impl Moves {
     pub fn new(registry: &Registry) -> Self {
-        let outcomes = IntCounterVec::new(
-            Opts::new(
-                "instantchat_aux_room_moves_total",
-                "Room moves by outcome: moved; failed (nothing changed, the source took writes \
-                 again); unsettled (the source stopped but the target did not confirm yet).",
-            ),
+        let r = Registrar(registry);
+        let outcomes = r.counters(
+            "instantchat_aux_room_moves_total",
+            "Room moves by outcome: moved; failed (nothing changed, the source took writes \
+             again); unsettled (the source stopped but the target did not confirm yet).",
             &["outcome"],
-        )
-        .expect("valid metric");
-        let seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "instantchat_aux_room_move_duration_seconds",
-                "Time from freezing a room to its commit on the target.",
-            )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-        )
-        .expect("valid metric");
+        );
+        let seconds = r.histogram(
+            "instantchat_aux_room_move_duration_seconds",
+            "Time from freezing a room to its commit on the target.",
+            &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+        );
         for outcome in OUTCOMES {
             outcomes.with_label_values(&[outcome]);
         }
-        registry.register(Box::new(outcomes.clone())).expect("unique");
-        registry.register(Box::new(seconds.clone())).expect("unique");
         Moves {
             in_progress: DashMap::new(),
             evacuating: DashMap::new(),
