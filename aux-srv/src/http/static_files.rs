@@ -110,11 +110,15 @@ mod tests {
 
     #[test]
     fn types_and_safety() {
-        assert_eq!(content_type("room.HTML"), "text/html; charset=utf-8");
-        assert_eq!(content_type("app.js"), "text/javascript; charset=utf-8");
-        assert_eq!(content_type("style.css"), "text/css; charset=utf-8");
-        assert_eq!(content_type("favicon.svg"), "image/svg+xml");
-        assert_eq!(content_type("noext"), "application/octet-stream");
+        for (name, expected) in [
+            ("room.HTML", "text/html; charset=utf-8"),
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("style.css", "text/css; charset=utf-8"),
+            ("favicon.svg", "image/svg+xml"),
+            ("noext", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(name), expected, "{name}");
+        }
         for bad in ["", "..", ".env", "a/b", "a\\b", "a%2fb", "x\0y"] {
             assert!(!is_safe_segment(bad), "{bad:?}");
         }
