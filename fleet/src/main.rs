@@ -105,51 +105,60 @@ fn main() -> std::process::ExitCode {
     startup::run_to_exit("instantchat", || run(args))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let ports = bind_all(args.ephemeral).await?;
-    let aux_addr = ports.aux.local_addr()?;
-    let aux_url = format!("http://{aux_addr}");
-    let files_addr = ports.files.local_addr()?;
-    let files_url = format!("http://{files_addr}");
-    // The page may be opened as 127.0.0.1 or as localhost.
-    let origins = vec![aux_url.clone(), format!("http://localhost:{}", aux_addr.port())];
-    let control_token = random_token();
-    let admin_token = args.admin_token.clone().unwrap_or_else(random_token);
-    // file-srv's listener is reachable from the browser here: only the backends
-    // may ask it for link previews.
-    let preview_token = random_token();
-    let temp_data = args.ephemeral && args.data_dir.is_none();
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None if args.ephemeral => std::env::temp_dir().join(format!(
-            "instantchat-{}-{}",
-            std::process::id(),
-            random_token()
-        )),
-        None => PathBuf::from("data/files"),
-    };
-    let web_root = args.web_root.clone().unwrap_or_else(default_web_root);
-    if !web_root.join("index.html").is_file() {
-        tracing::warn!(web_root = %web_root.display(), "no index.html in the web root: pages will be missing");
-    }
+/// What the services are told about each other: addresses and shared secrets.
+struct Wiring {
+    aux_url: String,
+    files_url: String,
+    /// The page may be opened as 127.0.0.1 or as localhost.
+    origins: Vec<String>,
+    control_token: String,
+    admin_token: String,
+    /// file-srv's listener is reachable from the browser here: only the
+    /// backends may ask it for link previews.
+    preview_token: String,
+}
 
-    let stop = CancellationToken::new();
-    let mut services = tokio::task::JoinSet::new();
+impl Wiring {
+    fn new(args: &Args, aux_addr: SocketAddr, files_addr: SocketAddr) -> Wiring {
+        let aux_url = format!("http://{aux_addr}");
+        Wiring {
+            origins: vec![aux_url.clone(), format!("http://localhost:{}", aux_addr.port())],
+            aux_url,
+            files_url: format!("http://{files_addr}"),
+            control_token: random_token(),
+            admin_token: args.admin_token.clone().unwrap_or_else(random_token),
+            preview_token: random_token(),
+        }
+    }
+}
+
+/// The services, each reporting its name and how it ended.
+type Services = tokio::task::JoinSet<(String, anyhow::Result<()>)>;
+
+/// Starts the backends; returns aux-srv's entries for them and their
+/// websocket URLs.
+fn spawn_backends(
+    services: &mut Services,
+    ports: Vec<(TcpListener, TcpListener)>,
+    wiring: &Wiring,
+    pow: PowMode,
+    stop: &CancellationToken,
+) -> anyhow::Result<(Vec<BackendEntry>, Vec<String>)> {
     let mut entries = Vec::new();
     let mut ws_urls = Vec::new();
-    for (i, (public, control)) in ports.backends.into_iter().enumerate() {
+    for (i, (public, control)) in ports.into_iter().enumerate() {
         let id = format!("b{}", i + 1);
         let listeners = backend::Listeners { public, control };
         let config = listeners.configure(BackendConfig {
             id: id.clone(),
-            allowed_origins: origins.clone(),
-            control_token: control_token.clone(),
+            allowed_origins: wiring.origins.clone(),
+            control_token: wiring.control_token.clone(),
             shutdown_grace_ms: 1_000,
             // The whole fleet stops at once: there is nowhere to move rooms to.
             evacuate_on_shutdown: false,
-            preview_url: files_url.clone(),
-            preview_token: preview_token.clone(),
-            defences: Defences { pow: args.pow, ..Defences::default() },
+            preview_url: wiring.files_url.clone(),
+            preview_token: wiring.preview_token.clone(),
+            defences: Defences { pow, ..Defences::default() },
             ..BackendConfig::default()
         })?;
         ws_urls.push(config.public_url.clone());
@@ -161,36 +170,46 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let shutdown = stop.clone().cancelled_owned();
         services.spawn(async move { (id, backend::run(listeners, config, shutdown).await) });
     }
+    Ok((entries, ws_urls))
+}
 
-    let files_config = FileSrvConfig {
-        listen: files_addr,
+fn files_config(
+    args: &Args,
+    wiring: &Wiring,
+    listen: SocketAddr,
+    data_dir: &Path,
+) -> FileSrvConfig {
+    let config = FileSrvConfig {
+        listen,
         data_dir: data_dir.to_string_lossy().into_owned(),
-        public_url: files_url.clone(),
-        allowed_origins: origins.clone(),
-        preview_token,
+        public_url: wiring.files_url.clone(),
+        allowed_origins: wiring.origins.clone(),
+        preview_token: wiring.preview_token.clone(),
         shutdown_grace_ms: 1_000,
         ..FileSrvConfig::default()
     };
-    let files_config = if args.preview_private_port.is_empty() {
-        files_config
-    } else {
-        let mut ports = files_config.preview_ports.clone();
-        ports.extend(&args.preview_private_port);
-        FileSrvConfig { preview_allow_private: true, preview_ports: ports, ..files_config }
-    };
-    let shutdown = stop.clone().cancelled_owned();
-    services.spawn(async move {
-        ("file-srv".to_owned(), file_srv::run(ports.files, files_config, shutdown).await)
-    });
+    if args.preview_private_port.is_empty() {
+        return config;
+    }
+    let mut ports = config.preview_ports.clone();
+    ports.extend(&args.preview_private_port);
+    FileSrvConfig { preview_allow_private: true, preview_ports: ports, ..config }
+}
 
-    let admin_addr = ports.admin.local_addr()?;
-    let aux_config = AuxConfig {
-        listen: aux_addr,
-        admin_listen: admin_addr,
-        admin_token: admin_token.clone(),
-        backends: entries,
-        files_url: files_url.clone(),
-        control_token,
+fn aux_config(
+    wiring: &Wiring,
+    listen: SocketAddr,
+    admin_listen: SocketAddr,
+    backends: Vec<BackendEntry>,
+    web_root: &Path,
+) -> AuxConfig {
+    AuxConfig {
+        listen,
+        admin_listen,
+        admin_token: wiring.admin_token.clone(),
+        backends,
+        files_url: wiring.files_url.clone(),
+        control_token: wiring.control_token.clone(),
         web_root: web_root.to_string_lossy().into_owned(),
         poll_interval_ms: 1_000,
         backend_retry_max_ms: 5_000,
@@ -203,13 +222,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_drain_ms: 0,
         shutdown_grace_ms: 1_000,
         ..AuxConfig::default()
-    };
+    }
+}
+
+/// Where drawings go, and whether the folder is ours to remove at the end.
+fn data_dir(args: &Args) -> (PathBuf, bool) {
+    match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None if args.ephemeral => {
+            let name = format!("instantchat-{}-{}", std::process::id(), random_token());
+            (std::env::temp_dir().join(name), true)
+        }
+        None => (PathBuf::from("data/files"), false),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let ports = bind_all(args.ephemeral).await?;
+    let aux_addr = ports.aux.local_addr()?;
+    let admin_addr = ports.admin.local_addr()?;
+    let files_addr = ports.files.local_addr()?;
+    let wiring = Wiring::new(&args, aux_addr, files_addr);
+    let (data_dir, temp_data) = data_dir(&args);
+    let web_root = args.web_root.clone().unwrap_or_else(default_web_root);
+    if !web_root.join("index.html").is_file() {
+        tracing::warn!(web_root = %web_root.display(), "no index.html in the web root: pages will be missing");
+    }
+
+    let stop = CancellationToken::new();
+    let mut services = Services::new();
+    let (entries, ws_urls) =
+        spawn_backends(&mut services, ports.backends, &wiring, args.pow, &stop)?;
+    let config = files_config(&args, &wiring, files_addr, &data_dir);
+    let shutdown = stop.clone().cancelled_owned();
+    services.spawn(async move {
+        ("file-srv".to_owned(), file_srv::run(ports.files, config, shutdown).await)
+    });
+    let config = aux_config(&wiring, aux_addr, admin_addr, entries, &web_root);
     let listeners = aux_srv::Listeners { public: ports.aux, admin: ports.admin };
     let shutdown = stop.clone().cancelled_owned();
     services.spawn(async move {
-        ("aux-srv".to_owned(), aux_srv::run(listeners, aux_config, shutdown).await)
+        ("aux-srv".to_owned(), aux_srv::run(listeners, config, shutdown).await)
     });
-
     {
         let stop = stop.clone();
         let signal = startup::shutdown_signal();
@@ -220,14 +274,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     tokio::select! {
-        ready = await_ready(&aux_url) => {
+        ready = await_ready(&wiring.aux_url) => {
             ready?;
             println!(
-                "instantchat: listening aux={aux_url} admin=http://{admin_addr} backends={} files={files_url}",
-                ws_urls.join(",")
+                "instantchat: listening aux={} admin=http://{admin_addr} backends={} files={}",
+                wiring.aux_url,
+                ws_urls.join(","),
+                wiring.files_url
             );
-            println!("instantchat: admin token {admin_token}");
-            println!("instantchat: open {aux_url}/ in your browser (Ctrl-C stops)");
+            println!("instantchat: admin token {}", wiring.admin_token);
+            println!("instantchat: open {}/ in your browser (Ctrl-C stops)", wiring.aux_url);
             use std::io::Write;
             let _ = std::io::stdout().flush();
         }
@@ -238,7 +294,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         _ = stop.cancelled() => {}
     }
+    let result = supervise(services, &stop).await;
+    if temp_data {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    result
+}
 
+/// Waits for every service to end; the first to stop on its own stops the
+/// others. The first error is the fleet's.
+async fn supervise(mut services: Services, stop: &CancellationToken) -> anyhow::Result<()> {
     let mut failed = None;
     while let Some(done) = services.join_next().await {
         if !stop.is_cancelled() {
@@ -248,9 +313,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if let Err(e) = report(done) {
             failed.get_or_insert(e);
         }
-    }
-    if temp_data {
-        let _ = std::fs::remove_dir_all(&data_dir);
     }
     failed.map_or(Ok(()), Err)
 }
