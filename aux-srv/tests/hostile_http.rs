@@ -7,7 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use common::config::HttpLimits;
-use http_listener::test_client::{connect_from, error_code, read_until_closed, status_of};
+use http_listener::test_client::{
+    assert_faulty_requests_answered_in_json, connect_from, error_code, read_until_closed, status_of,
+};
 use support::{aux_config, start_aux};
 use tokio::io::AsyncWriteExt;
 
@@ -53,6 +55,12 @@ async fn method_not_allowed_names_the_allowed_methods() {
     let response = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert_eq!(status_of(&response), 405, "{response}");
     assert!(response.to_ascii_lowercase().contains("\r\nallow: post\r\n"), "{response}");
+}
+
+#[tokio::test]
+async fn heads_hyper_refuses_get_the_json_body() {
+    let aux = start_aux(aux_config(&[])).await;
+    assert_faulty_requests_answered_in_json([127, 0, 2, 3], aux.public).await;
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use common::names::{RoomName, parse_nick, random_nick};
 use common::password::is_valid_hash;
 use common::ws::{ChatMessage, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
+use http_listener::accept::Listener;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -36,15 +37,28 @@ pub const MAX_UNAUTHENTICATED: usize = 64;
 /// Share of the frame limit a list or read answer may fill.
 const ANSWER_BUDGET_DIVISOR: usize = 2;
 
-/// Serves the control listener until `stop` is cancelled.
+/// Serves the control listener until `stop` is cancelled, each connection
+/// on a task of its own that also ends on `stop`. Accepting is the HTTP
+/// listeners' own ([`http_listener::accept::Listener`]): out of descriptors,
+/// it backs off and logs once a second instead of spinning.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
     let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
-    crate::accept_loop(listener, stop, "control", move |stream| {
+    let mut listener = Listener::new(listener, "control");
+    loop {
+        let (stream, _) = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
         let shared = shared.clone();
         let unauthenticated = unauthenticated.clone();
-        async move { connection(&shared, stream, &unauthenticated).await }
-    })
-    .await;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = connection(&shared, stream, &unauthenticated) => {}
+                () = stop.cancelled() => {}
+            }
+        });
+    }
 }
 
 fn reject(shared: &Shared, reason: &'static str) {

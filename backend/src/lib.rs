@@ -361,38 +361,6 @@ async fn evacuate(shared: &Shared) {
     tracing::info!(backend = %shared.config.id, left = shared.registry.len(), moved = rooms.saturating_sub(shared.registry.len()), "evacuation over");
 }
 
-/// Accepts connections until `stop` is cancelled, handing each (with
-/// TCP_NODELAY set) to `handle` on a task of its own that also ends on `stop`.
-async fn accept_loop<F, Fut>(listener: TcpListener, stop: CancellationToken, what: &str, handle: F)
-where
-    F: Fn(tokio::net::TcpStream) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    loop {
-        let stream = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, most likely: back off, don't spin.
-                    tracing::warn!(listener = what, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let connection = handle(stream);
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = connection => {}
-                () = stop.cancelled() => {}
-            }
-        });
-    }
-}
-
 /// Removes idle rooms, checking a few times per idle period (and settles
 /// the arrivals of moved rooms twice per `move_arrival_secs`).
 async fn sweep_rooms(shared: Arc<Shared>, stop: CancellationToken) {

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use common::config::{FileSrvConfig, HttpLimits};
-use http_listener::test_client::{connect_from, exchange, status_of};
+use http_listener::test_client::{
+    assert_faulty_requests_answered_in_json, connect_from, exchange, status_of,
+};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
@@ -26,6 +28,13 @@ async fn declared_too_large_is_413_at_once_and_an_unsent_body_closes() {
     let head = "GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
     let response = exchange([127, 0, 4, 2], server.addr, head, Duration::from_secs(5)).await;
     assert_eq!(status_of(&response), 200, "answered, then closed: {response}");
+}
+
+#[tokio::test]
+async fn heads_hyper_refuses_get_the_json_body() {
+    let root = tempfile::tempdir().unwrap();
+    let server = support::start_files(support::files_config(root.path())).await;
+    assert_faulty_requests_answered_in_json([127, 0, 4, 3], server.addr).await;
 }
 
 #[tokio::test]

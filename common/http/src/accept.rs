@@ -1,4 +1,6 @@
-//! The accept loop's step.
+//! The accept loop's step, shared by every listener of the fleet (the
+//! HTTP ones through [`Acceptor`], the backend's control listener through
+//! [`Listener`]).
 //!
 //! Out of descriptors (EMFILE, ENFILE), `accept` fails at once and keeps
 //! failing: retried in a loop it spun and logged hundreds of lines a second
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::config::HttpLimits;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::limits::{Admission, Connection, ConnectionLimits};
@@ -27,50 +29,43 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
-/// One listener's accepting side.
+/// A listening socket whose accept backs off instead of spinning; it knows
+/// nothing of what is spoken on the connections.
 #[derive(Debug)]
-pub struct Acceptor {
+pub struct Listener {
     listener: TcpListener,
-    limits: Arc<ConnectionLimits>,
     spares: Vec<File>,
     backoff: Duration,
     failures_unlogged: u64,
     last_log: Option<Instant>,
     name: &'static str,
+    /// Named in the failure log line, when the caller counts connections.
+    counted: Option<Arc<ConnectionLimits>>,
 }
 
-/// A connection taken: its socket, its peer and what it may do.
-#[derive(Debug)]
-pub struct Accepted {
-    pub stream: GuardedStream,
-    pub peer: SocketAddr,
-    /// Holds the connection's place in the counts until dropped.
-    pub connection: Connection,
-}
-
-impl Acceptor {
-    /// `name` labels the log lines (`public`, `admin`).
-    pub fn new(listener: TcpListener, limits: &HttpLimits, name: &'static str) -> Self {
-        let mut acceptor = Acceptor {
+impl Listener {
+    /// `name` labels the log lines (`public`, `admin`, `control`).
+    pub fn new(listener: TcpListener, name: &'static str) -> Self {
+        let mut this = Listener {
             listener,
-            limits: ConnectionLimits::new(limits),
             spares: Vec::new(),
             backoff: FIRST_BACKOFF,
             failures_unlogged: 0,
             last_log: None,
             name,
+            counted: None,
         };
-        acceptor.refill_spares();
-        acceptor
+        this.refill_spares();
+        this
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// The next connection to serve (TCP_NODELAY set). Connections over
-    /// every bound are closed here.
-    pub async fn accept(&mut self) -> Accepted {
+    /// The next connection (TCP_NODELAY set: answers go out in one or a few
+    /// writes; don't let Nagle hold the last one).
+    pub async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
             let (stream, peer) = match self.listener.accept().await {
                 Ok(pair) => pair,
@@ -81,20 +76,14 @@ impl Acceptor {
             };
             self.backoff = FIRST_BACKOFF;
             self.refill_spares();
-            let Some(connection) = self.limits.admit(peer.ip()) else {
-                // Dropping the socket closes it: every slot, health-only
-                // ones included, is taken.
-                continue;
-            };
-            // Answers go out in one or a few writes; don't let Nagle hold the last one.
             let _ = stream.set_nodelay(true);
-            return Accepted { stream: GuardedStream::new(stream), peer, connection };
+            return (stream, peer);
         }
     }
 
     /// Waits after a failed accept; on EMFILE, frees a spare descriptor and
     /// takes one more connection with it.
-    async fn on_error(&mut self, e: &io::Error) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    async fn on_error(&mut self, e: &io::Error) -> Option<(TcpStream, SocketAddr)> {
         let out_of_files = matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE));
         self.failures_unlogged += 1;
         let now = Instant::now();
@@ -103,7 +92,7 @@ impl Acceptor {
                 listener = self.name,
                 error = %e,
                 failures = self.failures_unlogged,
-                open = self.limits.open(),
+                open = self.counted.as_ref().map(|limits| limits.open()),
                 "accept failed; backing off"
             );
             self.failures_unlogged = 0;
@@ -127,6 +116,49 @@ impl Acceptor {
                 Ok(file) => self.spares.push(file),
                 Err(_) => return,
             }
+        }
+    }
+}
+
+/// One HTTP listener's accepting side: a [`Listener`] and the connection
+/// bounds.
+#[derive(Debug)]
+pub struct Acceptor {
+    listener: Listener,
+    limits: Arc<ConnectionLimits>,
+}
+
+/// A connection taken: its socket, its peer and what it may do.
+#[derive(Debug)]
+pub struct Accepted {
+    pub stream: GuardedStream,
+    pub peer: SocketAddr,
+    /// Holds the connection's place in the counts until dropped.
+    pub connection: Connection,
+}
+
+impl Acceptor {
+    /// `name` labels the log lines (`public`, `admin`).
+    pub fn new(listener: TcpListener, limits: &HttpLimits, name: &'static str) -> Self {
+        let limits = ConnectionLimits::new(limits);
+        let mut listener = Listener::new(listener, name);
+        listener.counted = Some(limits.clone());
+        Acceptor { listener, limits }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The next connection to serve. Connections over every bound are
+    /// closed here.
+    pub async fn accept(&mut self) -> Accepted {
+        loop {
+            let (stream, peer) = self.listener.accept().await;
+            // Dropping the socket closes it: every slot, health-only ones
+            // included, is taken.
+            let Some(connection) = self.limits.admit(peer.ip()) else { continue };
+            return Accepted { stream: GuardedStream::new(stream), peer, connection };
         }
     }
 }

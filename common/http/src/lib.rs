@@ -5,23 +5,33 @@
 //! - [`accept`]: the accept loop's step — backs off on EMFILE/ENFILE instead
 //!   of spinning (logging it at most once a second), and frees a reserved
 //!   descriptor to take one more connection when the process is out of them.
+//!   Its [`accept::Listener`] knows nothing of HTTP: the backend's control
+//!   listener accepts with it too.
 //! - [`limits`]: connections at once, overall and per client address; the
 //!   ones beyond get only `/livez`, `/readyz` and `/metrics`.
-//! - [`stream`]: the connection's socket with a body deadline.
+//! - [`stream`]: the connection's socket with a body deadline; it also
+//!   answers, with the JSON body, the heads hyper would refuse with an empty
+//!   one (414, 431, a bad `Content-Length` or `Transfer-Encoding`: 400) —
+//!   [`head`] finds them, [`fault`] words the answer.
 //! - [`request`]: checks at the head of every request (413 for a body
 //!   declared too large, before any byte of it is read; the health-only
 //!   rule), reading a body with a deadline (408), and the JSON answers.
-//! - `test_client` (feature `test-util`): a raw client for tests.
+//! - `test_client` (feature `test-util`): a raw client for tests, and the
+//!   faulty heads every server's tests send.
 //!
 //! Each server keeps its own routes and shutdown; it calls [`Acceptor::accept`],
 //! serves the [`stream::GuardedStream`] with [`http1_builder`], and starts
 //! every request with [`request::check`].
 
 pub mod accept;
+pub mod fault;
+pub mod head;
 pub mod limits;
 pub mod request;
+#[cfg(test)]
+mod served_tests;
 pub mod stream;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod test_client;
 
 use std::time::Duration;

@@ -8,6 +8,13 @@
 //! once it runs out fails with `TimedOut`, and hyper closes the connection.
 //! Handlers that read the body do so against the same deadline and answer
 //! 408 first ([`request::read_body`](crate::request::read_body)).
+//!
+//! It also reads each request's head just before hyper does
+//! ([`crate::head`]): a head hyper would answer with an empty 414, 431 or
+//! 400 never reaches hyper; the stream writes the contract's JSON answer
+//! itself, reads and drops what the client still sends (closing a socket
+//! with unread bytes resets it, and the client could lose the answer), then
+//! ends the connection.
 
 use std::io;
 use std::pin::Pin;
@@ -19,6 +26,15 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+
+use crate::fault::Fault;
+use crate::head::Framing;
+
+/// How long a refused connection is read and dropped before it closes (the
+/// [`BodyClock`] adds its second of grace).
+const LINGER: Duration = Duration::from_secs(1);
+/// The most bytes a refused connection is read for.
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// When the body being read must have arrived; shared by the stream and
 /// the requests on it.
@@ -62,34 +78,42 @@ pub struct GuardedStream {
     inner: TcpStream,
     clock: BodyClock,
     timer: Option<Pin<Box<Sleep>>>,
+    framing: Framing,
+    refusal: Option<Box<Refusal>>,
+}
+
+/// A refused request's answer on its way out.
+#[derive(Debug)]
+struct Refusal {
+    answer: Vec<u8>,
+    written: usize,
+    shut: bool,
+    dropped: usize,
 }
 
 impl GuardedStream {
     pub fn new(inner: TcpStream) -> Self {
-        GuardedStream { inner, clock: BodyClock::new(), timer: None }
+        GuardedStream {
+            inner,
+            clock: BodyClock::new(),
+            timer: None,
+            framing: Framing::default(),
+            refusal: None,
+        }
     }
 
     /// The clock requests on this connection start and stop.
     pub fn clock(&self) -> BodyClock {
         self.clock.clone()
     }
-}
 
-impl AsyncRead for GuardedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Poll::Ready(result) = Pin::new(&mut this.inner).poll_read(cx, buf) {
-            return Poll::Ready(result);
-        }
-        let Some(deadline) = this.clock.deadline() else {
-            this.timer = None;
+    /// Pending, or `TimedOut` once the clock's deadline has passed.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(deadline) = self.clock.deadline() else {
+            self.timer = None;
             return Poll::Pending;
         };
-        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
@@ -101,6 +125,99 @@ impl AsyncRead for GuardedStream {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    fn on_write(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            self.framing.on_write();
+        }
+    }
+
+    fn refuse(&mut self, fault: Fault) {
+        self.refusal = Some(Box::new(Refusal {
+            answer: fault.response(),
+            written: 0,
+            shut: false,
+            dropped: 0,
+        }));
+        self.clock.start(LINGER);
+    }
+
+    /// Writes the refusal, closes our side, then reads and drops until the
+    /// client closes (or [`LINGER`], [`LINGER_BYTES`]); only then does hyper
+    /// see the end of the stream.
+    fn poll_refusal(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(refusal) = self.refusal.as_mut() else { return Poll::Ready(Ok(())) };
+        let inner = Pin::new(&mut self.inner);
+        let progress = refusal.poll_step(inner, cx, buf);
+        match progress {
+            Poll::Pending => self.poll_deadline(cx),
+            done => done,
+        }
+    }
+}
+
+impl Refusal {
+    fn poll_step(
+        &mut self,
+        mut inner: Pin<&mut TcpStream>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.written < self.answer.len() {
+            match inner.as_mut().poll_write(cx, &self.answer[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(n)) => self.written += n,
+                other => return other.map_ok(|_| ()),
+            }
+        }
+        if !self.shut {
+            std::task::ready!(inner.as_mut().poll_shutdown(cx))?;
+            self.shut = true;
+        }
+        loop {
+            let before = buf.filled().len();
+            std::task::ready!(inner.as_mut().poll_read(cx, buf))?;
+            let read = buf.filled().len() - before;
+            buf.set_filled(before);
+            self.dropped += read;
+            if read == 0 || self.dropped > LINGER_BYTES {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.refusal.is_none() {
+            let before = buf.filled().len();
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => match this.framing.scan(&buf.filled()[before..]) {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err((at, fault)) => {
+                        // hyper sees nothing of the refused request.
+                        buf.set_filled(before + at);
+                        this.refuse(fault);
+                        if at > 0 {
+                            return Poll::Ready(Ok(()));
+                        }
+                    }
+                },
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return this.poll_deadline(cx),
+            }
+        }
+        this.poll_refusal(cx, buf)
+    }
 }
 
 impl AsyncWrite for GuardedStream {
@@ -109,7 +226,10 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.on_write(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -117,7 +237,10 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.on_write(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
