@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
 use http::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use super::MigrateReport;
 use crate::net::{self, Http, Ws};
 
 /// Longest a member keeps trying to join again after a move.
@@ -32,13 +34,45 @@ pub(super) struct RoomCount {
 /// What one member saw.
 #[derive(Debug, Default)]
 pub(super) struct MemberResult {
-    pub(super) pause: Option<Duration>,
-    pub(super) follows: u32,
-    pub(super) last_seq: u64,
-    pub(super) gaps: u64,
-    pub(super) duplicates: u64,
-    pub(super) unconfirmed: u64,
-    pub(super) error: Option<String>,
+    pause: Option<Duration>,
+    follows: u32,
+    last_seq: u64,
+    gaps: u64,
+    duplicates: u64,
+    unconfirmed: u64,
+    error: Option<String>,
+}
+
+impl MemberResult {
+    /// A member that could not run at all.
+    pub(super) fn failed(error: String) -> Self {
+        MemberResult { error: Some(error), ..Default::default() }
+    }
+
+    pub(super) fn error(&self) -> Option<&String> {
+        self.error.as_ref()
+    }
+
+    /// Adds what this member saw to the run's `report` and its pause to
+    /// `pauses`; `confirmed` is how many messages its room confirmed in all.
+    pub(super) fn add_to(
+        &self,
+        report: &mut MigrateReport,
+        confirmed: u64,
+        pauses: &mut Histogram<u64>,
+    ) {
+        let tail = confirmed.saturating_sub(self.last_seq);
+        report.lost += self.gaps + tail + self.unconfirmed;
+        report.lost_gaps += self.gaps;
+        report.lost_tail += tail;
+        report.lost_unconfirmed += self.unconfirmed;
+        report.duplicates += self.duplicates;
+        report.members_followed += usize::from(self.follows > 0);
+        report.failed_members += usize::from(self.error.is_some());
+        if let Some(p) = self.pause {
+            let _ = pauses.record(p.as_micros() as u64);
+        }
+    }
 }
 
 pub(super) struct Member {
@@ -146,7 +180,7 @@ impl Member {
         joined.fetch_add(1, Ordering::Relaxed);
         let (mut conn, welcome) = match first {
             Ok(joined) => joined,
-            Err(e) => return MemberResult { error: Some(format!("{e:#}")), ..Default::default() },
+            Err(e) => return MemberResult::failed(format!("{e:#}")),
         };
         let mut state = State {
             token: welcome["you"]["token"].as_str().unwrap_or_default().to_owned(),

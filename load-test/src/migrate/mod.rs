@@ -34,7 +34,7 @@ use member::{Member, MemberResult, RoomCount};
 const MEMBERS_PER_SOURCE: usize = 20;
 
 /// The report of one run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct MigrateReport {
     pub shape: String,
     pub rooms: usize,
@@ -200,49 +200,27 @@ pub async fn run(args: &MigrateArgs) -> anyhow::Result<MigrateReport> {
     });
     let mut results = Vec::new();
     for task in tasks {
-        results.push(
-            task.await.unwrap_or_else(|e| MemberResult {
-                error: Some(e.to_string()),
-                ..Default::default()
-            }),
-        );
+        results.push(task.await.unwrap_or_else(|e| MemberResult::failed(e.to_string())));
     }
-    let mut pauses = new_histogram();
-    let (mut gaps, mut tail, mut unconfirmed) = (0, 0, 0);
-    let mut duplicates = 0;
-    let mut followed = 0;
-    let mut failed = 0;
-    for (i, r) in results.iter().enumerate() {
-        let confirmed = counts[i / size].confirmed.load(Ordering::Relaxed);
-        gaps += r.gaps;
-        tail += confirmed.saturating_sub(r.last_seq);
-        unconfirmed += r.unconfirmed;
-        duplicates += r.duplicates;
-        followed += usize::from(r.follows > 0);
-        failed += usize::from(r.error.is_some());
-        if let Some(p) = r.pause {
-            let _ = pauses.record(p.as_micros() as u64);
-        }
-    }
-    if let Some(e) = results.iter().find_map(|r| r.error.as_ref()) {
+    if let Some(e) = results.iter().find_map(MemberResult::error) {
         eprintln!("load-test migrate: a member failed: {e}");
     }
-    Ok(MigrateReport {
+    let mut report = MigrateReport {
         shape: if evacuate { "evacuate".into() } else { "one room".into() },
         rooms,
         members,
         messages_sent: counts.iter().map(|c| c.confirmed.load(Ordering::Relaxed)).sum(),
         move_answer,
         move_took_ms,
-        members_followed: followed,
-        pause_ms: Percentiles::of(&pauses),
-        lost: gaps + tail + unconfirmed,
-        lost_gaps: gaps,
-        lost_tail: tail,
-        lost_unconfirmed: unconfirmed,
-        duplicates,
-        failed_members: failed,
-    })
+        ..MigrateReport::default()
+    };
+    let mut pauses = new_histogram();
+    for (i, r) in results.iter().enumerate() {
+        let confirmed = counts[i / size].confirmed.load(Ordering::Relaxed);
+        r.add_to(&mut report, confirmed, &mut pauses);
+    }
+    report.pause_ms = Percentiles::of(&pauses);
+    Ok(report)
 }
 
 async fn admin_call(
