@@ -57,6 +57,26 @@ pub struct ChatMessage {
     pub votes: Option<VoteCounts>,
 }
 
+impl ChatMessage {
+    /// A text message as it is first posted: no drawing, reply, client id,
+    /// edit, preview or votes (struct update syntax adds those).
+    pub fn new(seq: u64, ts: u64, from: Member, text: impl Into<String>) -> Self {
+        ChatMessage {
+            seq,
+            ts,
+            from,
+            text: text.into(),
+            drawing: None,
+            reply_to: None,
+            client_id: None,
+            edited: false,
+            deleted: false,
+            preview: None,
+            votes: None,
+        }
+    }
+}
+
 /// How many members vote a message up and down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoteCounts {

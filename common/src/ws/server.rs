@@ -163,17 +163,13 @@ mod tests {
     #[test]
     fn server_frames_have_the_contract_shape() {
         let msg = ServerFrame::Message(ChatMessage {
-            seq: 3,
-            ts: 1_700_000_000_000,
-            from: Member { id: 9, nick: "ada".into() },
-            text: "<b>hi</b>".into(),
-            drawing: None,
             reply_to: Some(2),
-            client_id: None,
-            edited: false,
-            deleted: false,
-            preview: None,
-            votes: None,
+            ..ChatMessage::new(
+                3,
+                1_700_000_000_000,
+                Member { id: 9, nick: "ada".into() },
+                "<b>hi</b>",
+            )
         });
         let v: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
         assert_eq!(v["type"], "message");
