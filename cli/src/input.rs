@@ -6,27 +6,15 @@ use crate::session::Command;
 /// One typed line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    Command(CommandLine),
+    /// A message to send, a nick or a vote.
+    Command(Command),
+    /// `/quit`: whether to wait for unconfirmed sends is the caller's
+    /// business.
+    Quit,
     Help,
     /// Not understood; the text says how to write it.
     Invalid(String),
     Nothing,
-}
-
-/// A line that becomes a session command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandLine {
-    Send {
-        text: String,
-        reply_to: Option<u64>,
-    },
-    Nick(String),
-    /// 1 up, -1 down, 0 takes the vote back.
-    Vote {
-        seq: u64,
-        value: i64,
-    },
-    Quit,
 }
 
 pub const HELP: &str = "/reply SEQ text · /up SEQ · /down SEQ · /unvote SEQ · /nick NAME · /quit · //text sends a line starting with /";
@@ -53,7 +41,7 @@ pub fn parse(line: &str) -> Line {
         }
         "nick" => match args.trim() {
             "" => Line::Invalid("usage: /nick NAME".into()),
-            nick => Line::Command(CommandLine::Nick(nick.into())),
+            nick => Line::Command(Command::Nick(nick.into())),
         },
         "up" | "down" | "unvote" => match args.trim().trim_start_matches('#').parse::<u64>() {
             Ok(seq) => {
@@ -62,30 +50,18 @@ pub fn parse(line: &str) -> Line {
                     "down" => -1,
                     _ => 0,
                 };
-                Line::Command(CommandLine::Vote { seq, value })
+                Line::Command(Command::Vote { seq, value })
             }
             Err(_) => Line::Invalid(format!("usage: /{name} SEQ")),
         },
-        "quit" | "exit" | "q" => Line::Command(CommandLine::Quit),
+        "quit" | "exit" | "q" => Line::Quit,
         "help" | "?" => Line::Help,
         other => Line::Invalid(format!("unknown command /{other}; {HELP}")),
     }
 }
 
 fn send(text: &str, reply_to: Option<u64>) -> Line {
-    Line::Command(CommandLine::Send { text: text.into(), reply_to })
-}
-
-impl CommandLine {
-    /// The session command; quitting is the caller's business (flush or not).
-    pub fn into_command(self, flush_on_quit: bool) -> Command {
-        match self {
-            CommandLine::Send { text, reply_to } => Command::Send { text, reply_to },
-            CommandLine::Nick(nick) => Command::Nick(nick),
-            CommandLine::Vote { seq, value } => Command::Vote { seq, value },
-            CommandLine::Quit => Command::Quit { flush: flush_on_quit },
-        }
-    }
+    Line::Command(Command::Send { text: text.into(), reply_to })
 }
 
 #[cfg(test)]
@@ -102,17 +78,17 @@ mod tests {
         assert_eq!(parse("/reply 12 sure"), sent("sure", Some(12)));
         assert_eq!(parse("/reply #12  two  spaces"), sent(" two  spaces", Some(12)));
         assert_eq!(parse("//etc/hosts"), sent("/etc/hosts", None));
-        assert_eq!(parse("/nick  grace "), Line::Command(CommandLine::Nick("grace".into())));
-        assert_eq!(parse("/quit"), Line::Command(CommandLine::Quit));
+        assert_eq!(parse("/nick  grace "), Line::Command(Command::Nick("grace".into())));
+        assert_eq!(parse("/quit"), Line::Quit);
         assert_eq!(parse("   "), Line::Nothing);
         assert_eq!(parse("/help"), Line::Help);
         assert!(matches!(parse("/reply x hi"), Line::Invalid(u) if u.contains("/reply SEQ")));
         assert!(matches!(parse("/reply 3"), Line::Invalid(_)));
         assert!(matches!(parse("/nick"), Line::Invalid(_)));
         assert!(matches!(parse("/dance"), Line::Invalid(u) if u.contains("/dance")));
-        assert_eq!(parse("/up 7"), Line::Command(CommandLine::Vote { seq: 7, value: 1 }));
-        assert_eq!(parse("/down #7"), Line::Command(CommandLine::Vote { seq: 7, value: -1 }));
-        assert_eq!(parse("/unvote 7 "), Line::Command(CommandLine::Vote { seq: 7, value: 0 }));
+        assert_eq!(parse("/up 7"), Line::Command(Command::Vote { seq: 7, value: 1 }));
+        assert_eq!(parse("/down #7"), Line::Command(Command::Vote { seq: 7, value: -1 }));
+        assert_eq!(parse("/unvote 7 "), Line::Command(Command::Vote { seq: 7, value: 0 }));
         assert!(matches!(parse("/up"), Line::Invalid(u) if u == "usage: /up SEQ"));
         assert!(matches!(parse("/down x"), Line::Invalid(_)));
     }

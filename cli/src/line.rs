@@ -77,19 +77,8 @@ mod tests {
     use common::ws::Member;
 
     fn message(text: &str) -> ChatMessage {
-        ChatMessage {
-            seq: 4,
-            ts: 1_700_000_000_000, // 22:13 UTC
-            from: Member { id: 1, nick: "ada\u{1b}[2J".into() },
-            text: text.into(),
-            drawing: None,
-            reply_to: None,
-            client_id: None,
-            edited: false,
-            deleted: false,
-            preview: None,
-            votes: None,
-        }
+        let at_22_13_utc = 1_700_000_000_000;
+        ChatMessage::new(4, at_22_13_utc, Member { id: 1, nick: "ada\u{1b}[2J".into() }, text)
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub async fn run(
         tokio::select! {
             read = lines.next_line(), if input_open && pending.is_none() => match read {
                 Ok(Some(text)) => match input::parse(&text) {
-                    Line::Command(command) => pending = Some(command.into_command(true)),
+                    Line::Command(command) => pending = Some(command),
+                    Line::Quit => pending = Some(Command::Quit { flush: true }),
                     Line::Invalid(why) => {
                         outcome.refused += 1;
                         let _ = writeln!(err, "not sent: {why}");

@@ -40,7 +40,7 @@ pub struct SessionConfig {
 }
 
 /// What the person (or script) asks for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Send {
         text: String,

@@ -7,7 +7,9 @@ mod support;
 
 use std::process::Stdio;
 
+use serde_json::Value;
 use support::{CLI, Fleet, WAIT};
+use test_support::WsClient;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -69,6 +71,36 @@ impl Plain {
     }
 }
 
+/// ada joins `room` with the CLI (`options` go before the room link);
+/// returns once `bob`, already there, saw her come, with that `joined`.
+async fn ada_joins(
+    fleet: &Fleet,
+    room: &str,
+    options: &[&str],
+    bob: &mut WsClient,
+) -> (Plain, Value) {
+    let url = fleet.room_url(room);
+    let args: Vec<&str> = ["--nick", "ada"].into_iter().chain(options.iter().copied()).collect();
+    let cli = Plain::start(&[args.as_slice(), &[url.as_str()]].concat());
+    (cli, bob.next_of("joined").await)
+}
+
+/// bob opens `room` and says `said`; then ada joins with the CLI, which
+/// prints it as history. Returns bob, the CLI, that history line and the
+/// `joined` bob saw.
+async fn ada_joins_after_bob_said(
+    fleet: &Fleet,
+    room: &str,
+    said: &str,
+) -> (WsClient, Plain, String, Value) {
+    let (mut bob, _) = fleet.member(room, "bob").await;
+    bob.say(said).await;
+    bob.next_of("message").await;
+    let (mut cli, joined) = ada_joins(fleet, room, &[], &mut bob).await;
+    let history = cli.line_ending(&format!("bob: {said}")).await;
+    (bob, cli, history, joined)
+}
+
 fn count(lines: &[String], ending: &str) -> usize {
     lines.iter().filter(|l| l.ends_with(ending)).count()
 }
@@ -76,14 +108,10 @@ fn count(lines: &[String], ending: &str) -> usize {
 #[tokio::test]
 async fn sends_stdin_lines_prints_the_room_and_leaves_cleanly_at_eof() {
     let fleet = Fleet::start(false).await;
-    let (mut bob, _) = fleet.member("plain-room", "bob").await;
-    bob.say("from before you came").await;
-    bob.next_of("message").await;
-
-    let mut cli = Plain::start(&["--nick", "ada", &fleet.room_url("plain-room")]);
-    let history = cli.line_ending("bob: from before you came").await;
+    let (mut bob, mut cli, history, joined) =
+        ada_joins_after_bob_said(&fleet, "plain-room", "from before you came").await;
     assert!(history.starts_with('[') && history.as_bytes()[3] == b':', "{history}");
-    assert_eq!(bob.next_of("joined").await["member"]["nick"], "ada");
+    assert_eq!(joined["member"]["nick"], "ada");
 
     cli.type_line("hello from a script").await;
     assert_eq!(bob.next_from("ada").await["text"], "hello from a script");
@@ -108,8 +136,7 @@ async fn a_dropped_connection_is_resumed_and_nothing_is_lost_or_doubled() {
     let fleet = Fleet::start(true).await;
     let relay = fleet.relay.as_ref().unwrap();
     let (mut bob, _) = fleet.member("drop-room", "bob").await;
-    let mut cli = Plain::start(&["--nick", "ada", &fleet.room_url("drop-room")]);
-    bob.next_of("joined").await;
+    let (mut cli, _) = ada_joins(&fleet, "drop-room", &[], &mut bob).await;
     cli.type_line("before the drop").await;
     cli.line_ending("ada: before the drop").await;
 
@@ -169,8 +196,7 @@ async fn more_lines_than_the_rate_limit_allows_all_arrive_once_in_order() {
     let (mut bob, welcome) = fleet.member("busy-room", "bob").await;
     let burst = welcome["limits"]["rate_burst"].as_u64().unwrap() as usize;
     let lines: Vec<String> = (0..burst + 15).map(|i| format!("line {i}")).collect();
-    let mut cli = Plain::start(&["--nick", "ada", &fleet.room_url("busy-room")]);
-    bob.next_of("joined").await;
+    let (mut cli, _) = ada_joins(&fleet, "busy-room", &[], &mut bob).await;
     cli.type_line(&lines.join("\n")).await;
     let (ok, _, stderr) = cli.finish().await;
     assert!(ok, "every line confirmed before the exit: {stderr}");
@@ -185,8 +211,7 @@ async fn more_lines_than_the_rate_limit_allows_all_arrive_once_in_order() {
 async fn refused_lines_are_reported_and_the_others_still_go() {
     let fleet = Fleet::start(false).await;
     let (mut bob, _) = fleet.member("limits-room", "bob").await;
-    let mut cli = Plain::start(&["--nick", "ada", "--no-history", &fleet.room_url("limits-room")]);
-    bob.next_of("joined").await;
+    let (mut cli, _) = ada_joins(&fleet, "limits-room", &["--no-history"], &mut bob).await;
     cli.type_line(&"x".repeat(4001)).await;
     cli.type_line("/reply 99 to nothing").await;
     cli.type_line("/dance").await;
@@ -220,12 +245,8 @@ async fn a_wrong_password_is_an_error_on_stderr() {
 #[tokio::test]
 async fn up_down_and_unvote_commands_vote() {
     let fleet = Fleet::start(false).await;
-    let (mut bob, _) = fleet.member("plain-votes", "bob").await;
-    bob.say("vote on me").await;
-    bob.next_of("message").await;
-    let mut cli = Plain::start(&["--nick", "ada", &fleet.room_url("plain-votes")]);
-    cli.line_ending("bob: vote on me").await;
-    bob.next_of("joined").await;
+    let (mut bob, mut cli, _, _) =
+        ada_joins_after_bob_said(&fleet, "plain-votes", "vote on me").await;
     for (line, counts) in [("/up 1", (1, 0)), ("/down #1", (0, 1)), ("/unvote 1", (0, 0))] {
         cli.type_line(line).await;
         let votes = bob.next_of("votes").await;

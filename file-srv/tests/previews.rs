@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::convert::Infallible;
+use std::convert::{Infallible, identity};
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,6 +21,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use support::{PUBLIC_URL, RawReply, TestFiles, exchange, raw_get};
+use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 /// A small website on `127.0.0.1:0` that counts the connections it accepts.
@@ -103,6 +104,18 @@ fn config(root: &Path, site: &Site, allow_private: bool) -> FileSrvConfig {
     }
 }
 
+/// The test site, and file-srv in a folder of its own fetching from it
+/// ([`config`], adjusted by `tune`).
+async fn site_and_files(
+    allow_private: bool,
+    tune: impl FnOnce(FileSrvConfig) -> FileSrvConfig,
+) -> (Site, TempDir, TestFiles) {
+    let site = Site::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let server = support::start_files(tune(config(root.path(), &site, allow_private))).await;
+    (site, root, server)
+}
+
 async fn ask(server: &TestFiles, url: &str, room: &str, extra: &str) -> RawReply {
     ask_from(server, url, room, "203.0.113.7", extra).await
 }
@@ -155,9 +168,7 @@ async fn loopback_links(port: u16) -> Vec<String> {
 
 #[tokio::test]
 async fn loopback_in_any_spelling_reaches_nothing() {
-    let site = Site::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let server = support::start_files(config(root.path(), &site, false)).await;
+    let (site, _root, server) = site_and_files(false, identity).await;
     for link in loopback_links(site.port).await {
         let reply = ask(&server, &link, "room", "").await;
         assert_eq!(reply.status, 422, "{link}");
@@ -174,12 +185,10 @@ async fn loopback_in_any_spelling_reaches_nothing() {
 #[tokio::test]
 async fn the_same_links_do_reach_the_site_when_private_addresses_are_allowed() {
     // Shows the test above is not vacuous: each of those links leads to the site.
-    let site = Site::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let server = support::start_files(FileSrvConfig {
+    let (site, _root, server) = site_and_files(true, |c| FileSrvConfig {
         preview_room_per_min: 100,
         preview_ip_per_min: 100,
-        ..config(root.path(), &site, true)
+        ..c
     })
     .await;
     let links = loopback_links(site.port).await;
@@ -194,9 +203,7 @@ async fn the_same_links_do_reach_the_site_when_private_addresses_are_allowed() {
 
 #[tokio::test]
 async fn a_redirected_link_gets_title_description_and_a_file_srv_image() {
-    let site = Site::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let server = support::start_files(config(root.path(), &site, true)).await;
+    let (site, _root, server) = site_and_files(true, identity).await;
     let link = format!("http://127.0.0.1:{}/moved", site.port);
     let reply = ask(&server, &link, "room", "").await;
     assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
@@ -223,13 +230,8 @@ async fn a_redirected_link_gets_title_description_and_a_file_srv_image() {
 
 #[tokio::test]
 async fn pages_that_break_a_limit_give_no_preview() {
-    let site = Site::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let server = support::start_files(FileSrvConfig {
-        preview_timeout_ms: 300,
-        ..config(root.path(), &site, true)
-    })
-    .await;
+    let (site, _root, server) =
+        site_and_files(true, |c| FileSrvConfig { preview_timeout_ms: 300, ..c }).await;
     let cases = [
         ("/loop", "too_many_redirects"),
         ("/plain", "wrong_type"),
@@ -249,12 +251,10 @@ async fn pages_that_break_a_limit_give_no_preview() {
 
 #[tokio::test]
 async fn previews_are_limited_per_room_and_per_client_and_need_the_token() {
-    let site = Site::start().await;
-    let root = tempfile::tempdir().unwrap();
-    let server = support::start_files(FileSrvConfig {
+    let (site, root, server) = site_and_files(true, |c| FileSrvConfig {
         preview_room_per_min: 2,
         preview_token: "s3cret".into(),
-        ..config(root.path(), &site, true)
+        ..c
     })
     .await;
     let link = |n: u32| format!("http://127.0.0.1:{}/page?{n}", site.port);

@@ -29,9 +29,19 @@ wait_ready() {
   return 1
 }
 
+# Starts one service in the background, quiet but for warnings; its log and
+# pid file are named after it. Usage: launch NAME BINARY [VAR=value...]
+launch() {
+  local name=$1 binary=$2
+  shift 2
+  env RUST_LOG=warn "$@" "$BIN/$binary" >"$RUN/$name.log" 2>&1 &
+  echo $! >"$RUN/$name.pid"
+}
+
 start_backend() {
-  local n=$1
-  env RUST_LOG=warn \
+  local n=$1 extra
+  read -ra extra <<<"${BACKEND_ENV:-}"
+  launch "b$n" backend \
     INSTANTCHAT_ID="b$n" \
     INSTANTCHAT_LISTEN="127.0.0.1:1900$n" \
     INSTANTCHAT_CONTROL_LISTEN="127.0.0.1:1910$n" \
@@ -43,9 +53,7 @@ start_backend() {
     INSTANTCHAT_DEFENCES__SURGE_MIN_PER_MINUTE=100000000 \
     INSTANTCHAT_DEFENCES__POW_AUTO_JOINS_PER_MINUTE=100000000 \
     INSTANTCHAT_EVACUATE_ON_SHUTDOWN=false \
-    ${BACKEND_ENV:-} \
-    "$BIN/backend" >"$RUN/b$n.log" 2>&1 &
-  echo $! >"$RUN/b$n.pid"
+    "${extra[@]}"
   wait_ready "127.0.0.1:1900$n"
 }
 
@@ -54,7 +62,7 @@ start_aux() {
   for n in $(seq 1 "$BACKENDS"); do
     list="$list{id = \"b$n\", control_addr = \"127.0.0.1:1910$n\"},"
   done
-  env RUST_LOG=warn \
+  launch aux aux-srv \
     INSTANTCHAT_LISTEN="$AUX" \
     INSTANTCHAT_ADMIN_LISTEN="127.0.0.1:18090" \
     INSTANTCHAT_ADMIN_TOKEN="bench-admin-token-0123456789" \
@@ -63,9 +71,7 @@ start_aux() {
     INSTANTCHAT_WEB_ROOT="$ROOT/web" \
     INSTANTCHAT_ROOM_CREATE_PER_MINUTE=100000000 \
     INSTANTCHAT_ROOM_CREATE_BURST=10000000 \
-    INSTANTCHAT_SHUTDOWN_DRAIN_MS=0 \
-    "$BIN/aux-srv" >"$RUN/aux.log" 2>&1 &
-  echo $! >"$RUN/aux.pid"
+    INSTANTCHAT_SHUTDOWN_DRAIN_MS=0
   if [[ ${1:-} != --no-wait ]]; then wait_ready "$AUX"; fi
 }
 

@@ -153,6 +153,15 @@ impl Roamer {
         }
     }
 
+    /// The code of an `error` frame, which around a move may only be
+    /// `room_moving` (the room is frozen) or `room_not_found` (a frame that
+    /// reached the room just after it moved away; the close follows).
+    fn move_error_code<'f>(&self, frame: &'f Value, what: &str) -> &'f str {
+        let code = frame["code"].as_str().unwrap_or("");
+        assert!(code == "room_moving" || code == "room_not_found", "{}: {what} {frame}", self.nick);
+        code
+    }
+
     /// The welcome, or `None` when the join was refused (moving, gone).
     async fn read_welcome(&mut self) -> Option<Value> {
         loop {
@@ -162,12 +171,7 @@ impl Roamer {
                     match frame["type"].as_str() {
                         Some("welcome") => return Some(frame),
                         Some("error") => {
-                            let code = frame["code"].as_str().unwrap_or("");
-                            assert!(
-                                code == "room_moving" || code == "room_not_found",
-                                "{}: join refused: {frame}",
-                                self.nick
-                            );
+                            self.move_error_code(&frame, "join refused:");
                         }
                         _ => {}
                     }
@@ -236,14 +240,7 @@ impl Roamer {
                         self.presence.push((self.reconnects, frame.clone()));
                     }
                     Some("error") => {
-                        let code = frame["code"].as_str().unwrap_or("");
-                        // room_not_found: a send that reached the room just
-                        // after it moved away; the close follows.
-                        assert!(
-                            code == "room_moving" || code == "room_not_found",
-                            "{}: unexpected error {frame}",
-                            self.nick
-                        );
+                        let code = self.move_error_code(&frame, "unexpected error");
                         if code == "room_moving" {
                             let wait = frame["retry_after_ms"].as_u64().unwrap_or(100).min(100);
                             tokio::time::sleep(Duration::from_millis(wait)).await;

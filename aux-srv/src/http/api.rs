@@ -401,18 +401,15 @@ mod tests {
 
     #[test]
     fn text_lines_are_one_line_and_terminal_safe() {
+        let at_13_07 = (13 * 60 + 7) * 60_000 + 5 * 86_400_000;
         let m = ChatMessage {
-            seq: 1,
-            ts: (13 * 60 + 7) * 60_000 + 5 * 86_400_000,
-            from: Member { id: 1, nick: "ada\u{1b}[31m".into() },
-            text: "hi\nthere\u{7}".into(),
             drawing: Some("0123456789abcdef0123456789abcdef".into()),
-            reply_to: None,
-            client_id: None,
-            edited: false,
-            deleted: false,
-            preview: None,
-            votes: None,
+            ..ChatMessage::new(
+                1,
+                at_13_07,
+                Member { id: 1, nick: "ada\u{1b}[31m".into() },
+                "hi\nthere\u{7}",
+            )
         };
         let line = text_line(&m, "http://f").unwrap();
         assert_eq!(

@@ -118,10 +118,10 @@ impl App {
         }
         self.note = None;
         match input::parse(&typed) {
-            Line::Command(input::CommandLine::Quit) => Some(Action::Quit),
+            Line::Quit => Some(Action::Quit),
             Line::Command(command) => {
                 self.scroll = 0;
-                Some(Action::Session(command.into_command(false)))
+                Some(Action::Session(command))
             }
             Line::Help => {
                 self.note = Some(HELP.into());

@@ -1,6 +1,6 @@
 //! Where the repository's files are, from this crate's folder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
@@ -15,6 +15,11 @@ pub fn deploy() -> PathBuf {
 /// A path under `deploy/`.
 pub fn deploy_file(relative: &str) -> PathBuf {
     deploy().join(relative)
+}
+
+/// The text of a file the tests need: a missing one fails the test, naming it.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 /// The compose layouts: (name, folder under deploy/).

@@ -52,17 +52,13 @@ fn shipped_main_conf_passes_nginx_t() {
         }
         let rendered = deploy_check::nginx::render(&d.join("conf.d"), &env);
         assert!(rendered.status.success(), "{}", tools::describe(&rendered));
-        let test = tools::output_of(
+        tools::run_ok(
+            &format!("nginx -t of deploy/nginx/nginx.conf ({site:?})"),
             tools::command("nginx")
                 .args(["-t", "-p"])
                 .arg(format!("{}/", d.display()))
                 .arg("-c")
                 .arg(d.join("nginx.conf")),
-        );
-        assert!(
-            test.status.success(),
-            "nginx -t of deploy/nginx/nginx.conf ({site:?}):\n{}",
-            tools::describe(&test)
         );
     }
 }
