@@ -15,8 +15,7 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn a_png_round_trips_byte_for_byte_with_safe_headers() {
-    let root = tempfile::tempdir().unwrap();
-    let server = start_files(files_config(root.path())).await;
+    let (server, _root) = files_in_temp(|_| {}).await;
     let drawing = png(300, 200, 7);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
 
@@ -75,8 +74,7 @@ async fn a_png_round_trips_byte_for_byte_with_safe_headers() {
 
 #[tokio::test]
 async fn the_same_drawing_twice_is_stored_once() {
-    let root = tempfile::tempdir().unwrap();
-    let server = start_files(files_config(root.path())).await;
+    let (server, _root) = files_in_temp(|_| {}).await;
     let drawing = png(64, 64, 1);
     let first = upload(server.addr, &drawing).await;
     let second = upload(server.addr, &drawing).await;
@@ -102,8 +100,7 @@ fn assert_refused(server: &TestFiles, reply: &RawReply, status: u16, code: &str)
 
 #[tokio::test]
 async fn oversize_bodies_are_refused() {
-    let root = tempfile::tempdir().unwrap();
-    let server = start_files(files_config(root.path())).await;
+    let (server, root) = files_in_temp(|_| {}).await;
     let big = png(800, 700, 3); // a real PNG, 560 KB > 512 KiB
     assert!(big.len() > 512 * 1024);
 
@@ -173,8 +170,7 @@ async fn oversize_bodies_are_refused() {
 
 #[tokio::test]
 async fn bad_images_are_refused_and_leave_nothing() {
-    let root = tempfile::tempdir().unwrap();
-    let server = start_files(files_config(root.path())).await;
+    let (server, _root) = files_in_temp(|_| {}).await;
     let good = png(50, 40, 5);
 
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
@@ -301,18 +297,14 @@ async fn no_path_reaches_outside_the_data_folder() {
 
 #[tokio::test]
 async fn cors_lets_configured_origins_upload_and_no_others() {
-    let root = tempfile::tempdir().unwrap();
-    let mut cfg = files_config(root.path());
-    cfg.allowed_origins = vec!["http://chat.test:8080".into()];
-    let server = start_files(cfg).await;
+    let (server, root) = files_in_temp(|cfg| {
+        cfg.allowed_origins = vec!["http://chat.test:8080".into()];
+    })
+    .await;
     let drawing = png(8, 8, 8);
 
-    let preflight = exchange(
-        server.addr,
-        "OPTIONS /files HTTP/1.1\r\nOrigin: http://chat.test:8080\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close",
-        b"",
-    )
-    .await;
+    const PREFLIGHT: &str = "OPTIONS /files HTTP/1.1\r\nOrigin: http://chat.test:8080\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close";
+    let preflight = exchange(server.addr, PREFLIGHT, b"").await;
     assert_eq!(preflight.status, 204);
     assert_eq!(preflight.header("access-control-allow-origin"), Some("http://chat.test:8080"));
     assert!(preflight.header("access-control-allow-methods").unwrap().contains("POST"));
@@ -348,10 +340,10 @@ async fn cors_lets_configured_origins_upload_and_no_others() {
 
 #[tokio::test]
 async fn a_burst_over_the_rate_limit_gets_429() {
-    let root = tempfile::tempdir().unwrap();
-    let mut cfg = files_config(root.path());
-    (cfg.upload_rate_per_min, cfg.upload_burst) = (2, 3);
-    let server = start_files(cfg).await;
+    let (server, root) = files_in_temp(|cfg| {
+        (cfg.upload_rate_per_min, cfg.upload_burst) = (2, 3);
+    })
+    .await;
     for seed in 0..3 {
         upload(server.addr, &png(4, 4, seed)).await;
     }
@@ -382,19 +374,12 @@ async fn a_burst_over_the_rate_limit_gets_429() {
 
 #[tokio::test]
 async fn slow_and_concurrent_uploads_are_bounded() {
-    let root = tempfile::tempdir().unwrap();
-    let mut cfg = files_config(root.path());
-    cfg.max_concurrent_uploads = 1;
-    cfg.upload_timeout_ms = 400;
-    let server = start_files(cfg).await;
+    let (server, _root) =
+        files_in_temp(|cfg| (cfg.max_concurrent_uploads, cfg.upload_timeout_ms) = (1, 400)).await;
     let drawing = png(20, 20, 0);
 
     // One upload that stalls half-way holds the only slot…
-    let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    let head =
-        format!("POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", drawing.len());
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(&drawing[..50]).await.unwrap();
+    let mut slow = partial_upload(server.addr, &drawing, 50).await;
     let started = Instant::now();
     eventually_within("the slow upload to be in flight", Duration::from_secs(5), async || {
         server.metric("instantchat_files_uploads_in_flight").await == 1.0
@@ -415,8 +400,7 @@ async fn slow_and_concurrent_uploads_are_bounded() {
 
 #[tokio::test]
 async fn operational_endpoints_and_unknown_routes() {
-    let root = tempfile::tempdir().unwrap();
-    let server = start_files(files_config(root.path())).await;
+    let (server, _root) = files_in_temp(|_| {}).await;
     assert_eq!(raw_get(server.addr, "/livez").await.status, 200);
     assert_eq!(raw_get(server.addr, "/readyz").await.status, 200);
     upload(server.addr, &png(4, 4, 0)).await;
@@ -440,12 +424,9 @@ async fn operational_endpoints_and_unknown_routes() {
     let reply = raw_get(server.addr, "/files").await;
     assert_eq!((reply.status, reply.error_code().as_str()), (405, "method_not_allowed"));
     assert!(reply.header("allow").unwrap().contains("POST"));
-    let reply = exchange(
-        server.addr,
-        "DELETE /files/ffffffffffffffffffffffffffffffff.png HTTP/1.1\r\nConnection: close",
-        b"",
-    )
-    .await;
+    const DELETE: &str =
+        "DELETE /files/ffffffffffffffffffffffffffffffff.png HTTP/1.1\r\nConnection: close";
+    let reply = exchange(server.addr, DELETE, b"").await;
     assert_eq!(reply.status, 405);
     server.stop().await;
 }

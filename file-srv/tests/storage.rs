@@ -11,11 +11,8 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn expired_drawings_are_swept() {
-    let root = tempfile::tempdir().unwrap();
-    let mut cfg = files_config(root.path());
-    cfg.ttl_secs = 1;
-    cfg.sweep_interval_ms = 50;
-    let server = start_files(cfg).await;
+    let (server, _root) =
+        files_in_temp(|cfg| (cfg.ttl_secs, cfg.sweep_interval_ms) = (1, 50)).await;
     let id = upload(server.addr, &png(16, 16, 1)).await;
     let uploaded = Instant::now();
     assert_eq!(raw_get(server.addr, &format!("/files/{id}.png")).await.status, 200);
@@ -130,17 +127,13 @@ async fn start_up_rebuilds_the_index_and_cleans_up() {
 
 #[tokio::test]
 async fn shutdown_finishes_uploads_in_flight_and_respects_the_grace() {
-    let root = tempfile::tempdir().unwrap();
-    let mut cfg = files_config(root.path());
-    cfg.shutdown_grace_ms = 5_000;
-    let mut server = start_files(cfg).await;
+    let (mut server, root) = files_in_temp(|cfg| {
+        cfg.shutdown_grace_ms = 5_000;
+    })
+    .await;
     let drawing = png(30, 30, 4);
 
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let head =
-        format!("POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", drawing.len());
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&drawing[..100]).await.unwrap();
+    let mut stream = partial_upload(server.addr, &drawing, 100).await;
     eventually_within("the upload to be in flight", Duration::from_secs(5), async || {
         server.metric("instantchat_files_uploads_in_flight").await == 1.0
     })
@@ -160,9 +153,7 @@ async fn shutdown_finishes_uploads_in_flight_and_respects_the_grace() {
     let mut cfg = files_config(root.path());
     cfg.shutdown_grace_ms = 300;
     let mut server = start_files(cfg).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&drawing[..100]).await.unwrap();
+    let _stream = partial_upload(server.addr, &drawing, 100).await;
     eventually_within("the upload to be in flight", Duration::from_secs(5), async || {
         server.metric("instantchat_files_uploads_in_flight").await == 1.0
     })

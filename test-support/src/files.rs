@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::config::FileSrvConfig;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -27,6 +28,27 @@ pub fn files_config(root: &Path) -> FileSrvConfig {
         shutdown_grace_ms: 2_000,
         ..FileSrvConfig::default()
     }
+}
+
+/// A file-srv storing into a fresh temporary folder, its [`files_config`]
+/// changed by `adjust`; the folder goes when the returned guard drops.
+pub async fn files_in_temp(
+    adjust: impl FnOnce(&mut FileSrvConfig),
+) -> (TestFiles, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = files_config(root.path());
+    adjust(&mut config);
+    (start_files(config).await, root)
+}
+
+/// An upload of `png` that has sent its head and only the first `sent`
+/// bytes of its body: the rest is for the test to send, or not.
+pub async fn partial_upload(addr: SocketAddr, png: &[u8], sent: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /files HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", png.len());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&png[..sent]).await.unwrap();
+    stream
 }
 
 pub struct TestFiles {

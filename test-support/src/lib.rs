@@ -3,11 +3,16 @@
 //! `127.0.0.1:0`, real clients, and the small checks tests repeat.
 //!
 //! - `backend.rs`: a backend ([`TestBackend`]) and its test configs.
+//! - `backend_steps.rs`: steps backend tests repeat (create a room and
+//!   join it, say something and see it echoed, the counters they read).
 //! - `aux.rs`: aux-srv ([`TestAux`]) in front of test backends;
-//!   `fleet.rs`: backends and aux-srv together ([`TestFleet`]);
+//!   `aux_members.rs`: members who find their room through aux-srv;
+//!   `fleet.rs`: backends and aux-srv together ([`TestFleet`]),
+//!   `fleet_configured.rs` with a config per backend;
 //!   `relay.rs`: one backend behind a TCP relay that can drop every
 //!   connection ([`RelayFleet`], [`Relay`]).
-//! - `files.rs`: file-srv ([`TestFiles`]) and uploads to it.
+//! - `files.rs`: file-srv ([`TestFiles`]), in a temporary folder
+//!   ([`files_in_temp`]), and uploads to it, whole or half-sent.
 //! - `http.rs`: an HTTP client (hyper) and its [`Reply`];
 //!   `raw_http.rs`: hand-written HTTP/1.1 ([`RawReply`]) for what a real
 //!   client refuses to send (lying headers, half-sent bodies).
