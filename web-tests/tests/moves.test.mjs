@@ -61,6 +61,14 @@ describe('rooms move between backends', () => {
       assert.equal(new Set(seqs).size, seqs.length, 'no seq twice');
       assert.equal(await p.getByRole('alert').filter({ hasText: /./ }).count(), 0, 'no error shown');
     }
+    // Nobody was shown leaving or joining because of the move: Alice saw Bob
+    // join once, before it.
+    const notes = (p, text) => p.locator('p.note', { hasText: text }).count();
+    assert.equal(await notes(alice.page, 'bob joined'), 1, 'bob joined once, before the move');
+    for (const p of [alice.page, bob.page]) {
+      assert.equal(await notes(p, / left$/), 0, 'nobody shown leaving');
+    }
+    assert.equal(await notes(bob.page, 'alice joined'), 0, 'alice was there before bob');
     // Still the same member: Alice can edit what she wrote before the move.
     await editMessage(alice.page, 'before one', 'before one, edited after the move');
     await ui.messages(bob.page, 'edited after the move').waitFor();
