@@ -154,6 +154,12 @@ impl Framing {
     pub fn on_write(&mut self) {
         self.owes_answer = false;
     }
+
+    /// Off for good (an upgrade, a `CONNECT`, something it cannot follow):
+    /// the stream may drop it.
+    pub fn is_off(&self) -> bool {
+        matches!(self.state, State::Off)
+    }
 }
 
 impl State {

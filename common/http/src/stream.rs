@@ -78,7 +78,9 @@ pub struct GuardedStream {
     inner: TcpStream,
     clock: BodyClock,
     timer: Option<Pin<Box<Sleep>>>,
-    framing: Framing,
+    /// `None` once it is off: an upgraded websocket, the most numerous and
+    /// longest-lived connection there is, keeps 8 bytes of it, not ~90.
+    framing: Option<Box<Framing>>,
     refusal: Option<Box<Refusal>>,
 }
 
@@ -97,7 +99,7 @@ impl GuardedStream {
             inner,
             clock: BodyClock::new(),
             timer: None,
-            framing: Framing::default(),
+            framing: Some(Box::default()),
             refusal: None,
         }
     }
@@ -126,9 +128,21 @@ impl GuardedStream {
         }
     }
 
+    /// Follows what hyper is about to read, while the framing is on.
+    fn scan(&mut self, bytes: &[u8]) -> Result<(), (usize, Fault)> {
+        let Some(framing) = &mut self.framing else { return Ok(()) };
+        let scanned = framing.scan(bytes);
+        if framing.is_off() {
+            self.framing = None;
+        }
+        scanned
+    }
+
     fn on_write(&mut self, written: &Poll<io::Result<usize>>) {
         if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
-            self.framing.on_write();
+            if let Some(framing) = &mut self.framing {
+                framing.on_write();
+            }
         }
     }
 
@@ -201,7 +215,7 @@ impl AsyncRead for GuardedStream {
         if this.refusal.is_none() {
             let before = buf.filled().len();
             match Pin::new(&mut this.inner).poll_read(cx, buf) {
-                Poll::Ready(Ok(())) => match this.framing.scan(&buf.filled()[before..]) {
+                Poll::Ready(Ok(())) => match this.scan(&buf.filled()[before..]) {
                     Ok(()) => return Poll::Ready(Ok(())),
                     Err((at, fault)) => {
                         // hyper sees nothing of the refused request.
