@@ -30,7 +30,6 @@ pub use self::error::RoomError;
 pub use self::frames::encode;
 pub use self::join::{JoinAs, MAX_TOKEN_CHARS};
 pub use self::messages::{MAX_CLIENT_ID_CHARS, Outgoing, Poster};
-use self::messages::{check_text, now_ms};
 pub use self::owner::Actor;
 use self::state::RoomState;
 pub use self::votes::Ballot;

@@ -11,11 +11,12 @@ use common::owner_key::{MAX_OWNER_KEY_CHARS, hash_owner_key};
 use common::ws::{CloseReason, ServerFrame};
 use subtle::ConstantTimeEq;
 
+use super::messages::{check_text, now_ms};
 use super::moderation::{
     MAX_BAN_SECS, MAX_REASON_CHARS, MAX_SLOW_MODE_SECS, MAX_TOPIC_CHARS, ReportRefused,
 };
 use super::state::RoomState;
-use super::{Room, RoomError, check_text, encode, now_ms};
+use super::{Room, RoomError, encode};
 use crate::disconnect::Disconnect;
 
 /// Who acts as an owner.
