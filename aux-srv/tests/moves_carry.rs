@@ -145,3 +145,47 @@ async fn members_come_back_unannounced_and_the_missing_leave_later() {
     expected.sort_unstable();
     assert_eq!(member_ids(&welcome), expected);
 }
+
+/// An owner can remove a member who has not come back from a move yet: the
+/// others see it leave at once (not when `move_arrival_secs` runs out), and
+/// the ban keeps it out when it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_can_remove_a_member_still_on_its_way() {
+    let fleet = TestFleet::start(&["b1", "b2"]).await;
+    let aux = &fleet.aux;
+    let room = "Kick-In-Transit";
+    let opened = aux.put_room(room).await.json();
+    let key = opened["owner_key"].as_str().expect("the creator gets the owner key").to_owned();
+    let source_url = ws_url(&opened);
+    let (mut olive, olive_welcome) =
+        member(&source_url, 2, "olive", json!({ "owner_key": key })).await;
+    let (mut eve, eve_welcome) = member(&source_url, 9, "eve", json!({})).await;
+    olive.expect("joined").await;
+
+    let moved =
+        aux.admin(Method::POST, &format!("/admin/rooms/{room}/move"), Some(json!({}))).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    for client in [&mut olive, &mut eve] {
+        assert_eq!(client.until_closed().await.1, Ending::Close(1012));
+    }
+    let target_url = ws_url(&aux.put_room(room).await.json());
+    let back = json!({ "reclaim": token_of(&olive_welcome), "owner_key": key });
+    let (mut olive, welcome) = member(&target_url, 2, "olive", back).await;
+    assert_eq!(welcome["you"]["owner"], true, "{welcome}");
+    let eve_id = eve_welcome["you"]["id"].clone();
+    assert!(member_ids(&welcome).contains(&eve_id.as_u64().unwrap()), "eve is on her way");
+
+    olive.send(json!({"type": "kick", "member": eve_id, "ban_secs": 600, "reason": "spam"})).await;
+    let left = olive.expect("left").await;
+    assert_eq!(left["member"]["id"], eve_id, "{left}");
+    assert!(olive.next_notice().await.contains("eve was removed by olive"));
+    // eve comes back as herself, and is kept out.
+    let (mut eve, refusal) =
+        member(&target_url, 9, "eve", json!({ "reclaim": token_of(&eve_welcome) })).await;
+    assert_eq!(
+        (refusal["type"].as_str(), refusal["code"].as_str()),
+        (Some("error"), Some("banned")),
+        "{refusal}"
+    );
+    assert_eq!(eve.until_closed().await.1, Ending::Close(4403));
+}
