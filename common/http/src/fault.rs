@@ -1,10 +1,13 @@
 //! A request head's faults that hyper would answer with an empty body, and
 //! the contract's JSON answer the stream writes instead ([`crate::head`]).
 
+use std::fmt::Write as _;
+
 use common::http_error::ErrorBody;
 use http::StatusCode;
 
 use crate::head::{MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES};
+use crate::request::ERROR_HEADERS;
 
 /// Why a head is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,17 +55,16 @@ impl Fault {
     }
 
     /// The whole answer as it goes on the wire: the contract's JSON error
-    /// (`request::error`'s headers), and the connection closes after it.
+    /// (with `request::error`'s headers), and the connection closes after it.
     pub fn response(self) -> Vec<u8> {
         let status = self.status();
         let body = ErrorBody::new(self.code(), self.message()).to_json();
-        format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
-             connection: close\r\ncontent-length: {}\r\n\r\n{body}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            body.len(),
-        )
-        .into_bytes()
+        let reason = status.canonical_reason().unwrap_or("");
+        let mut out = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16());
+        for (name, value) in ERROR_HEADERS {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        let _ = write!(out, "connection: close\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        out.into_bytes()
     }
 }

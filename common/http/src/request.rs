@@ -15,14 +15,19 @@ use crate::stream::BodyClock;
 /// Paths every server answers on health-only connections.
 pub const HEALTH_PATHS: [&str; 3] = ["/livez", "/readyz", "/metrics"];
 
+/// The headers of every JSON error answer (besides its length): here, and
+/// in the answers the stream writes itself ([`crate::fault`]).
+pub(crate) const ERROR_HEADERS: [(header::HeaderName, &str); 2] =
+    [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")];
+
 /// The contract's JSON error answer.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
     let mut response =
         Response::new(Full::new(Bytes::from(ErrorBody::new(code, message).to_json())));
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in ERROR_HEADERS {
+        response.headers_mut().insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 
