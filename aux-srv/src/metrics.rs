@@ -1,10 +1,10 @@
 //! aux-srv's Prometheus metrics, in a registry of its own (tests run several
 //! services in one process). No room name is ever a label.
 
-use prometheus::core::Collector;
+use http_listener::metrics::Registrar;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 pub struct Metrics {
@@ -48,28 +48,6 @@ struct RouteMetrics {
 }
 
 pub const BACKEND_STATES: &[&str] = &["unknown", "up", "down", "draining"];
-
-/// Makes metrics in one registry, each registered as it is made: none can
-/// be made and then left out of `/metrics`.
-pub struct Registrar<'a>(pub &'a Registry);
-
-impl Registrar<'_> {
-    /// Registers what a prometheus constructor made (names and labels here
-    /// are constants: an error is a bug).
-    pub fn add<M: Collector + Clone + 'static>(&self, made: prometheus::Result<M>) -> M {
-        let metric = made.expect("valid metric");
-        self.0.register(Box::new(metric.clone())).expect("unique");
-        metric
-    }
-
-    pub fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-        self.add(IntCounterVec::new(Opts::new(name, help), labels))
-    }
-
-    pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-        self.add(Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())))
-    }
-}
 
 impl Metrics {
     pub fn new() -> Self {
@@ -196,9 +174,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        String::from_utf8(out).unwrap_or_default()
+        http_listener::metrics::render(&self.registry)
     }
 }
 

@@ -1,10 +1,8 @@
 //! The backend's Prometheus metrics, in a registry of its own (several
 //! backends can run in one process: the local fleet, the tests).
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use http_listener::metrics::Registrar;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::disconnect::Disconnect;
 
@@ -39,51 +37,53 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(backend_id: &str) -> Self {
         let registry = Registry::new_custom(None, None).expect("empty registry");
-        let m = Metrics {
-            connections: IntGauge::new(
+        let r = Registrar(&registry);
+        r.add(IntGauge::with_opts(
+            Opts::new("instantchat_backend_info", "Constant 1, labelled with the backend id.")
+                .const_label("backend", backend_id),
+        ))
+        .set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("unique");
+        Metrics {
+            connections: r.add(IntGauge::new(
                 "instantchat_backend_connections",
                 "Open websocket connections.",
-            )
-            .expect("valid metric"),
-            rooms: IntGauge::new("instantchat_backend_rooms", "Rooms held in memory.")
-                .expect("valid metric"),
-            messages_received: IntCounter::new(
+            )),
+            rooms: r.add(IntGauge::new("instantchat_backend_rooms", "Rooms held in memory.")),
+            messages_received: r.add(IntCounter::new(
                 "instantchat_backend_messages_received_total",
                 "Chat messages accepted from clients and the HTTP API.",
-            )
-            .expect("valid metric"),
-            messages_delivered: IntCounter::new(
+            )),
+            messages_delivered: r.add(IntCounter::new(
                 "instantchat_backend_messages_delivered_total",
                 "Frames queued to member connections (one per member per broadcast).",
-            )
-            .expect("valid metric"),
-            bytes_sent: IntCounter::new(
+            )),
+            bytes_sent: r.add(IntCounter::new(
                 "instantchat_backend_sent_bytes_total",
                 "Payload bytes queued to member connections.",
-            )
-            .expect("valid metric"),
-            rate_limited: IntCounter::new(
+            )),
+            rate_limited: r.add(IntCounter::new(
                 "instantchat_backend_rate_limited_total",
                 "Client frames refused by the per-connection rate limit.",
-            )
-            .expect("valid metric"),
-            disconnects: IntCounterVec::new(
+            )),
+            disconnects: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_disconnects_total",
                     "Websocket disconnects by reason (slow_consumer: closed 1013, queue full).",
                 ),
                 &["reason"],
-            )
-            .expect("valid metric"),
-            upgrades_refused: IntCounterVec::new(
+            )),
+            upgrades_refused: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_upgrades_refused_total",
                     "Websocket upgrades refused before the handshake.",
                 ),
                 &["reason"],
-            )
-            .expect("valid metric"),
-            broadcast_seconds: Histogram::with_opts(
+            )),
+            broadcast_seconds: r.add(Histogram::with_opts(
                 HistogramOpts::new(
                     "instantchat_backend_broadcast_duration_seconds",
                     "Time to queue one frame to every member of a room.",
@@ -91,100 +91,60 @@ impl Metrics {
                 .buckets(vec![
                     1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1,
                 ]),
-            )
-            .expect("valid metric"),
-            control_requests: IntCounterVec::new(
+            )),
+            control_requests: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_control_requests_total",
                     "Control-protocol requests by kind and result.",
                 ),
                 &["kind", "result"],
-            )
-            .expect("valid metric"),
-            control_rejected: IntCounterVec::new(
+            )),
+            control_rejected: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_control_rejected_total",
                     "Control connections closed for a bad token, garbage or an oversize frame.",
                 ),
                 &["reason"],
-            )
-            .expect("valid metric"),
-            rooms_removed: IntCounterVec::new(
+            )),
+            rooms_removed: r.add(IntCounterVec::new(
                 Opts::new("instantchat_backend_rooms_removed_total", "Rooms removed."),
                 &["reason"],
-            )
-            .expect("valid metric"),
-            owner_acts: IntCounterVec::new(
+            )),
+            owner_acts: r.add(IntCounterVec::new(
                 Opts::new("instantchat_backend_owner_acts_total", "Room owners' acts, by act."),
                 &["act"],
-            )
-            .expect("valid metric"),
-            reports: IntCounter::new(
+            )),
+            reports: r.add(IntCounter::new(
                 "instantchat_backend_reports_total",
                 "Messages reported by members (one per member and message).",
-            )
-            .expect("valid metric"),
-            joins_barred: IntCounterVec::new(
+            )),
+            joins_barred: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_joins_barred_total",
                     "Joins refused by a ban (room or fleet-wide) or a locked room.",
                 ),
                 &["reason"],
-            )
-            .expect("valid metric"),
-            refusals: IntCounterVec::new(
+            )),
+            refusals: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_refusals_total",
                     "Joins, connections and messages refused by the abuse defences, by reason.",
                 ),
                 &["reason"],
-            )
-            .expect("valid metric"),
-            votes: IntCounterVec::new(
+            )),
+            votes: r.add(IntCounterVec::new(
                 Opts::new(
                     "instantchat_backend_votes_total",
                     "Vote frames by outcome: changed the counts, changed nothing, refused.",
                 ),
                 &["outcome"],
-            )
-            .expect("valid metric"),
-            rooms_frozen: IntGauge::new(
+            )),
+            rooms_frozen: r.add(IntGauge::new(
                 "instantchat_backend_rooms_frozen",
                 "Rooms frozen for a move (writes wait).",
-            )
-            .expect("valid metric"),
+            )),
             registry,
-        };
-        let r = &m.registry;
-        r.register(Box::new(m.connections.clone())).expect("unique");
-        r.register(Box::new(m.rooms.clone())).expect("unique");
-        r.register(Box::new(m.messages_received.clone())).expect("unique");
-        r.register(Box::new(m.messages_delivered.clone())).expect("unique");
-        r.register(Box::new(m.bytes_sent.clone())).expect("unique");
-        r.register(Box::new(m.rate_limited.clone())).expect("unique");
-        r.register(Box::new(m.disconnects.clone())).expect("unique");
-        r.register(Box::new(m.upgrades_refused.clone())).expect("unique");
-        r.register(Box::new(m.broadcast_seconds.clone())).expect("unique");
-        r.register(Box::new(m.control_requests.clone())).expect("unique");
-        r.register(Box::new(m.control_rejected.clone())).expect("unique");
-        r.register(Box::new(m.rooms_removed.clone())).expect("unique");
-        r.register(Box::new(m.owner_acts.clone())).expect("unique");
-        r.register(Box::new(m.reports.clone())).expect("unique");
-        r.register(Box::new(m.joins_barred.clone())).expect("unique");
-        r.register(Box::new(m.votes.clone())).expect("unique");
-        r.register(Box::new(m.refusals.clone())).expect("unique");
-        r.register(Box::new(m.rooms_frozen.clone())).expect("unique");
-        let info = IntGauge::with_opts(
-            Opts::new("instantchat_backend_info", "Constant 1, labelled with the backend id.")
-                .const_label("backend", backend_id),
-        )
-        .expect("valid metric");
-        info.set(1);
-        r.register(Box::new(info)).expect("unique");
-        #[cfg(target_os = "linux")]
-        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
-            .expect("unique");
-        m
+        }
     }
 
     pub fn disconnect(&self, reason: Disconnect) {
@@ -212,8 +172,6 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        http_listener::metrics::render(&self.registry)
     }
 }

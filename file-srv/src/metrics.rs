@@ -1,10 +1,8 @@
 //! The service's Prometheus metrics, in a registry of its own (tests run
 //! several services in one process).
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use http_listener::metrics::Registrar;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Every value of the `result` label of `instantchat_files_uploads_total`.
 pub const UPLOAD_RESULTS: &[&str] = &[
@@ -60,81 +58,77 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> prometheus::Result<Self> {
+    pub fn new() -> Self {
         let registry = Registry::new();
-        let uploads = IntCounterVec::new(
+        let r = Registrar(&registry);
+        let uploads = r.add(IntCounterVec::new(
             Opts::new("instantchat_files_uploads_total", "Upload attempts by result."),
             &["result"],
-        )?;
+        ));
         let stored_bytes =
-            IntGauge::new("instantchat_files_stored_bytes", "Bytes of drawings on disk.")?;
-        let stored_files = IntGauge::new("instantchat_files_stored", "Drawings on disk.")?;
-        let quota_bytes =
-            IntGauge::new("instantchat_files_quota_bytes", "Disk quota for drawings, in bytes.")?;
-        let sweep_removed = IntCounterVec::new(
+            r.add(IntGauge::new("instantchat_files_stored_bytes", "Bytes of drawings on disk."));
+        let stored_files = r.add(IntGauge::new("instantchat_files_stored", "Drawings on disk."));
+        let quota_bytes = r.add(IntGauge::new(
+            "instantchat_files_quota_bytes",
+            "Disk quota for drawings, in bytes.",
+        ));
+        let sweep_removed = r.add(IntCounterVec::new(
             Opts::new(
                 "instantchat_files_sweep_removed_total",
                 "Drawings removed, by reason (expired, quota).",
             ),
             &["reason"],
-        )?;
-        let http_requests = IntCounterVec::new(
+        ));
+        let http_requests = r.add(IntCounterVec::new(
             Opts::new(
                 "instantchat_files_http_requests_total",
                 "HTTP requests by route and status.",
             ),
             &["route", "status"],
-        )?;
-        let uploads_in_flight = IntGauge::new(
+        ));
+        let uploads_in_flight = r.add(IntGauge::new(
             "instantchat_files_uploads_in_flight",
             "Uploads whose body is being read.",
-        )?;
-        let upload_seconds = Histogram::with_opts(
+        ));
+        let upload_seconds = r.add(Histogram::with_opts(
             HistogramOpts::new(
                 "instantchat_files_upload_duration_seconds",
                 "Time from request to answer of accepted uploads.",
             )
             .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
-        )?;
-        let served_bytes =
-            IntCounter::new("instantchat_files_served_bytes_total", "Bytes of drawings served.")?;
+        ));
+        let served_bytes = r.add(IntCounter::new(
+            "instantchat_files_served_bytes_total",
+            "Bytes of drawings served.",
+        ));
 
-        let previews = IntCounterVec::new(
+        let previews = r.add(IntCounterVec::new(
             Opts::new("instantchat_files_previews_total", "Link preview requests by outcome."),
             &["outcome"],
-        )?;
-        let preview_images = IntCounterVec::new(
+        ));
+        let preview_images = r.add(IntCounterVec::new(
             Opts::new(
                 "instantchat_files_preview_images_total",
                 "Images of link previews by outcome.",
             ),
             &["outcome"],
-        )?;
+        ));
         for outcome in PREVIEW_OUTCOMES.iter().chain(FETCH_FAILURES) {
             previews.with_label_values(&[*outcome]);
         }
         for outcome in PREVIEW_IMAGE_OUTCOMES.iter().chain(FETCH_FAILURES) {
             preview_images.with_label_values(&[*outcome]);
         }
-        registry.register(Box::new(previews.clone()))?;
-        registry.register(Box::new(preview_images.clone()))?;
         for result in UPLOAD_RESULTS {
             uploads.with_label_values(&[*result]);
         }
         for reason in ["expired", "quota"] {
             sweep_removed.with_label_values(&[reason]);
         }
-        registry.register(Box::new(uploads.clone()))?;
-        registry.register(Box::new(stored_bytes.clone()))?;
-        registry.register(Box::new(stored_files.clone()))?;
-        registry.register(Box::new(quota_bytes.clone()))?;
-        registry.register(Box::new(sweep_removed.clone()))?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(uploads_in_flight.clone()))?;
-        registry.register(Box::new(upload_seconds.clone()))?;
-        registry.register(Box::new(served_bytes.clone()))?;
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        Ok(Self {
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("unique");
+        Self {
             registry,
             uploads,
             stored_bytes,
@@ -147,7 +141,7 @@ impl Metrics {
             served_bytes,
             previews,
             preview_images,
-        })
+        }
     }
 
     pub fn upload(&self, result: &str) {
@@ -172,10 +166,12 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::warn!(error = %e, "could not encode metrics");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        http_listener::metrics::render(&self.registry)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
     }
 }

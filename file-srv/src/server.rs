@@ -36,7 +36,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     common::config::Validate::validate(&config)?;
-    let metrics = Metrics::new().context("registering metrics")?;
+    let metrics = Metrics::new();
     let store = {
         let dir = Path::new(&config.data_dir).to_owned();
         let (ttl, quota, metrics) =

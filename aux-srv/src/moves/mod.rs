@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::directory::Lookup;
 use crate::fleet::{Backend, Health};
-use crate::metrics::Registrar;
+use http_listener::metrics::Registrar;
 
 mod evacuate;
 mod settle;

@@ -16,6 +16,9 @@
 //! - [`request`]: checks at the head of every request (413 for a body
 //!   declared too large, before any byte of it is read; the health-only
 //!   rule), reading a body with a deadline (408), and the JSON answers.
+//! - [`metrics`]: a server's own registry, filled through a
+//!   [`metrics::Registrar`] (each metric registered as it is made), and
+//!   `/metrics`' text.
 //! - `test_client` (feature `test-util`): a raw client for tests, and the
 //!   faulty heads every server's tests send.
 //!
@@ -27,6 +30,7 @@ pub mod accept;
 pub mod fault;
 pub mod head;
 pub mod limits;
+pub mod metrics;
 pub mod request;
 #[cfg(test)]
 mod served_tests;
