@@ -2,7 +2,7 @@
 //! backends can run in one process: the local fleet, the tests).
 
 use http_listener::metrics::Registrar;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::disconnect::Disconnect;
 
@@ -69,76 +69,60 @@ impl Metrics {
                 "instantchat_backend_rate_limited_total",
                 "Client frames refused by the per-connection rate limit.",
             )),
-            disconnects: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_disconnects_total",
-                    "Websocket disconnects by reason (slow_consumer: closed 1013, queue full).",
-                ),
+            disconnects: r.counters(
+                "instantchat_backend_disconnects_total",
+                "Websocket disconnects by reason (slow_consumer: closed 1013, queue full).",
                 &["reason"],
-            )),
-            upgrades_refused: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_upgrades_refused_total",
-                    "Websocket upgrades refused before the handshake.",
-                ),
+            ),
+            upgrades_refused: r.counters(
+                "instantchat_backend_upgrades_refused_total",
+                "Websocket upgrades refused before the handshake.",
                 &["reason"],
-            )),
-            broadcast_seconds: r.add(Histogram::with_opts(
-                HistogramOpts::new(
-                    "instantchat_backend_broadcast_duration_seconds",
-                    "Time to queue one frame to every member of a room.",
-                )
-                .buckets(vec![
-                    1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1,
-                ]),
-            )),
-            control_requests: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_control_requests_total",
-                    "Control-protocol requests by kind and result.",
-                ),
+            ),
+            broadcast_seconds: r.histogram(
+                "instantchat_backend_broadcast_duration_seconds",
+                "Time to queue one frame to every member of a room.",
+                &[1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1],
+            ),
+            control_requests: r.counters(
+                "instantchat_backend_control_requests_total",
+                "Control-protocol requests by kind and result.",
                 &["kind", "result"],
-            )),
-            control_rejected: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_control_rejected_total",
-                    "Control connections closed for a bad token, garbage or an oversize frame.",
-                ),
+            ),
+            control_rejected: r.counters(
+                "instantchat_backend_control_rejected_total",
+                "Control connections closed for a bad token, garbage or an oversize frame.",
                 &["reason"],
-            )),
-            rooms_removed: r.add(IntCounterVec::new(
-                Opts::new("instantchat_backend_rooms_removed_total", "Rooms removed."),
+            ),
+            rooms_removed: r.counters(
+                "instantchat_backend_rooms_removed_total",
+                "Rooms removed.",
                 &["reason"],
-            )),
-            owner_acts: r.add(IntCounterVec::new(
-                Opts::new("instantchat_backend_owner_acts_total", "Room owners' acts, by act."),
+            ),
+            owner_acts: r.counters(
+                "instantchat_backend_owner_acts_total",
+                "Room owners' acts, by act.",
                 &["act"],
-            )),
+            ),
             reports: r.add(IntCounter::new(
                 "instantchat_backend_reports_total",
                 "Messages reported by members (one per member and message).",
             )),
-            joins_barred: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_joins_barred_total",
-                    "Joins refused by a ban (room or fleet-wide) or a locked room.",
-                ),
+            joins_barred: r.counters(
+                "instantchat_backend_joins_barred_total",
+                "Joins refused by a ban (room or fleet-wide) or a locked room.",
                 &["reason"],
-            )),
-            refusals: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_refusals_total",
-                    "Joins, connections and messages refused by the abuse defences, by reason.",
-                ),
+            ),
+            refusals: r.counters(
+                "instantchat_backend_refusals_total",
+                "Joins, connections and messages refused by the abuse defences, by reason.",
                 &["reason"],
-            )),
-            votes: r.add(IntCounterVec::new(
-                Opts::new(
-                    "instantchat_backend_votes_total",
-                    "Vote frames by outcome: changed the counts, changed nothing, refused.",
-                ),
+            ),
+            votes: r.counters(
+                "instantchat_backend_votes_total",
+                "Vote frames by outcome: changed the counts, changed nothing, refused.",
                 &["outcome"],
-            )),
+            ),
             rooms_frozen: r.add(IntGauge::new(
                 "instantchat_backend_rooms_frozen",
                 "Rooms frozen for a move (writes wait).",

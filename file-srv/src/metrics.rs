@@ -2,7 +2,7 @@
 //! several services in one process).
 
 use http_listener::metrics::Registrar;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Registry};
 
 /// Every value of the `result` label of `instantchat_files_uploads_total`.
 pub const UPLOAD_RESULTS: &[&str] = &[
@@ -61,10 +61,11 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let r = Registrar(&registry);
-        let uploads = r.add(IntCounterVec::new(
-            Opts::new("instantchat_files_uploads_total", "Upload attempts by result."),
+        let uploads = r.counters(
+            "instantchat_files_uploads_total",
+            "Upload attempts by result.",
             &["result"],
-        ));
+        );
         let stored_bytes =
             r.add(IntGauge::new("instantchat_files_stored_bytes", "Bytes of drawings on disk."));
         let stored_files = r.add(IntGauge::new("instantchat_files_stored", "Drawings on disk."));
@@ -72,47 +73,40 @@ impl Metrics {
             "instantchat_files_quota_bytes",
             "Disk quota for drawings, in bytes.",
         ));
-        let sweep_removed = r.add(IntCounterVec::new(
-            Opts::new(
-                "instantchat_files_sweep_removed_total",
-                "Drawings removed, by reason (expired, quota).",
-            ),
+        let sweep_removed = r.counters(
+            "instantchat_files_sweep_removed_total",
+            "Drawings removed, by reason (expired, quota).",
             &["reason"],
-        ));
-        let http_requests = r.add(IntCounterVec::new(
-            Opts::new(
-                "instantchat_files_http_requests_total",
-                "HTTP requests by route and status.",
-            ),
+        );
+        let http_requests = r.counters(
+            "instantchat_files_http_requests_total",
+            "HTTP requests by route and status.",
             &["route", "status"],
-        ));
+        );
         let uploads_in_flight = r.add(IntGauge::new(
             "instantchat_files_uploads_in_flight",
             "Uploads whose body is being read.",
         ));
-        let upload_seconds = r.add(Histogram::with_opts(
-            HistogramOpts::new(
-                "instantchat_files_upload_duration_seconds",
-                "Time from request to answer of accepted uploads.",
-            )
-            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
-        ));
+        let upload_seconds = r.histogram(
+            "instantchat_files_upload_duration_seconds",
+            "Time from request to answer of accepted uploads.",
+            &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+        );
         let served_bytes = r.add(IntCounter::new(
             "instantchat_files_served_bytes_total",
             "Bytes of drawings served.",
         ));
 
-        let previews = r.add(IntCounterVec::new(
-            Opts::new("instantchat_files_previews_total", "Link preview requests by outcome."),
+        let previews = r.counters(
+            "instantchat_files_previews_total",
+            "Link preview requests by outcome.",
             &["outcome"],
-        ));
-        let preview_images = r.add(IntCounterVec::new(
-            Opts::new(
-                "instantchat_files_preview_images_total",
-                "Images of link previews by outcome.",
-            ),
+        );
+        let preview_images = r.counters(
+            "instantchat_files_preview_images_total",
+            "Images of link previews by outcome.",
             &["outcome"],
-        ));
+        );
         for outcome in PREVIEW_OUTCOMES.iter().chain(FETCH_FAILURES) {
             previews.with_label_values(&[*outcome]);
         }
