@@ -51,7 +51,7 @@ pub const BACKEND_STATES: &[&str] = &["unknown", "up", "down", "draining"];
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let registry = http_listener::metrics::registry();
         let r = Registrar(&registry);
         let placements = r.counters(
             "instantchat_aux_placements_total",
@@ -77,8 +77,7 @@ impl Metrics {
             Opts::new("instantchat_aux_backend_score", "Placement score (lower gets new rooms)."),
             &["backend"],
         ));
-        let rooms_known =
-            r.add(IntGauge::new("instantchat_aux_rooms_known", "Rooms in the room map."));
+        let rooms_known = r.gauge("instantchat_aux_rooms_known", "Rooms in the room map.");
         let http_requests = r.counters(
             "instantchat_aux_http_requests_total",
             "HTTP requests by route and status.",
@@ -102,15 +101,10 @@ impl Metrics {
             "Requests refused with 429, by limit.",
             &["limit"],
         );
-        let duplicate_rooms = r.add(prometheus::IntCounter::new(
+        let duplicate_rooms = r.counter(
             "instantchat_aux_duplicate_rooms_total",
             "Times one room name was found on two backends (must stay 0).",
-        ));
-        // Each service's registry gets its own process collector, so that
-        // every /metrics shows the process figures even when several
-        // services share a process (the `instantchat` fleet, tests).
-        let _ = registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        );
         let room_route = RouteMetrics {
             seconds: http_seconds.with_label_values(&[ROOM_ROUTE]),
             statuses: [200u16, 201, 404]

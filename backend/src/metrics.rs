@@ -36,39 +36,32 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(backend_id: &str) -> Self {
-        let registry = Registry::new_custom(None, None).expect("empty registry");
+        let registry = http_listener::metrics::registry();
         let r = Registrar(&registry);
         r.add(IntGauge::with_opts(
             Opts::new("instantchat_backend_info", "Constant 1, labelled with the backend id.")
                 .const_label("backend", backend_id),
         ))
         .set(1);
-        #[cfg(target_os = "linux")]
-        registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
-            .expect("unique");
         Metrics {
-            connections: r.add(IntGauge::new(
-                "instantchat_backend_connections",
-                "Open websocket connections.",
-            )),
-            rooms: r.add(IntGauge::new("instantchat_backend_rooms", "Rooms held in memory.")),
-            messages_received: r.add(IntCounter::new(
+            connections: r.gauge("instantchat_backend_connections", "Open websocket connections."),
+            rooms: r.gauge("instantchat_backend_rooms", "Rooms held in memory."),
+            messages_received: r.counter(
                 "instantchat_backend_messages_received_total",
                 "Chat messages accepted from clients and the HTTP API.",
-            )),
-            messages_delivered: r.add(IntCounter::new(
+            ),
+            messages_delivered: r.counter(
                 "instantchat_backend_messages_delivered_total",
                 "Frames queued to member connections (one per member per broadcast).",
-            )),
-            bytes_sent: r.add(IntCounter::new(
+            ),
+            bytes_sent: r.counter(
                 "instantchat_backend_sent_bytes_total",
                 "Payload bytes queued to member connections.",
-            )),
-            rate_limited: r.add(IntCounter::new(
+            ),
+            rate_limited: r.counter(
                 "instantchat_backend_rate_limited_total",
                 "Client frames refused by the per-connection rate limit.",
-            )),
+            ),
             disconnects: r.counters(
                 "instantchat_backend_disconnects_total",
                 "Websocket disconnects by reason (slow_consumer: closed 1013, queue full).",
@@ -104,10 +97,10 @@ impl Metrics {
                 "Room owners' acts, by act.",
                 &["act"],
             ),
-            reports: r.add(IntCounter::new(
+            reports: r.counter(
                 "instantchat_backend_reports_total",
                 "Messages reported by members (one per member and message).",
-            )),
+            ),
             joins_barred: r.counters(
                 "instantchat_backend_joins_barred_total",
                 "Joins refused by a ban (room or fleet-wide) or a locked room.",
@@ -123,10 +116,10 @@ impl Metrics {
                 "Vote frames by outcome: changed the counts, changed nothing, refused.",
                 &["outcome"],
             ),
-            rooms_frozen: r.add(IntGauge::new(
+            rooms_frozen: r.gauge(
                 "instantchat_backend_rooms_frozen",
                 "Rooms frozen for a move (writes wait).",
-            )),
+            ),
             registry,
         }
     }

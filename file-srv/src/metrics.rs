@@ -59,20 +59,17 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let registry = http_listener::metrics::registry();
         let r = Registrar(&registry);
         let uploads = r.counters(
             "instantchat_files_uploads_total",
             "Upload attempts by result.",
             &["result"],
         );
-        let stored_bytes =
-            r.add(IntGauge::new("instantchat_files_stored_bytes", "Bytes of drawings on disk."));
-        let stored_files = r.add(IntGauge::new("instantchat_files_stored", "Drawings on disk."));
-        let quota_bytes = r.add(IntGauge::new(
-            "instantchat_files_quota_bytes",
-            "Disk quota for drawings, in bytes.",
-        ));
+        let stored_bytes = r.gauge("instantchat_files_stored_bytes", "Bytes of drawings on disk.");
+        let stored_files = r.gauge("instantchat_files_stored", "Drawings on disk.");
+        let quota_bytes =
+            r.gauge("instantchat_files_quota_bytes", "Disk quota for drawings, in bytes.");
         let sweep_removed = r.counters(
             "instantchat_files_sweep_removed_total",
             "Drawings removed, by reason (expired, quota).",
@@ -83,19 +80,15 @@ impl Metrics {
             "HTTP requests by route and status.",
             &["route", "status"],
         );
-        let uploads_in_flight = r.add(IntGauge::new(
-            "instantchat_files_uploads_in_flight",
-            "Uploads whose body is being read.",
-        ));
+        let uploads_in_flight =
+            r.gauge("instantchat_files_uploads_in_flight", "Uploads whose body is being read.");
         let upload_seconds = r.histogram(
             "instantchat_files_upload_duration_seconds",
             "Time from request to answer of accepted uploads.",
             &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
         );
-        let served_bytes = r.add(IntCounter::new(
-            "instantchat_files_served_bytes_total",
-            "Bytes of drawings served.",
-        ));
+        let served_bytes =
+            r.counter("instantchat_files_served_bytes_total", "Bytes of drawings served.");
 
         let previews = r.counters(
             "instantchat_files_previews_total",
@@ -119,9 +112,6 @@ impl Metrics {
         for reason in ["expired", "quota"] {
             sweep_removed.with_label_values(&[reason]);
         }
-        registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
-            .expect("unique");
         Self {
             registry,
             uploads,

@@ -3,7 +3,22 @@
 //! through a [`Registrar`], and its text exposition.
 
 use prometheus::core::Collector;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// A server's own registry, with the process collector (CPU, memory,
+/// descriptors) in it: every `/metrics` shows the process figures, even when
+/// several servers share a process (the `instantchat` fleet, tests).
+pub fn registry() -> Registry {
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    registry
+        .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+        .expect("a new registry");
+    registry
+}
 
 /// Makes metrics in one registry, each registered as it is made: none can
 /// be made and then left out of `/metrics`.
@@ -16,6 +31,14 @@ impl Registrar<'_> {
         let metric = made.expect("valid metric");
         self.0.register(Box::new(metric.clone())).expect("unique");
         metric
+    }
+
+    pub fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help))
+    }
+
+    pub fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.add(IntGauge::new(name, help))
     }
 
     pub fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
