@@ -61,70 +61,50 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = http_listener::metrics::registry();
         let r = Registrar(&registry);
-        let uploads = r.counters(
-            "instantchat_files_uploads_total",
-            "Upload attempts by result.",
-            &["result"],
-        );
-        let stored_bytes = r.gauge("instantchat_files_stored_bytes", "Bytes of drawings on disk.");
-        let stored_files = r.gauge("instantchat_files_stored", "Drawings on disk.");
-        let quota_bytes =
-            r.gauge("instantchat_files_quota_bytes", "Disk quota for drawings, in bytes.");
-        let sweep_removed = r.counters(
-            "instantchat_files_sweep_removed_total",
-            "Drawings removed, by reason (expired, quota).",
-            &["reason"],
-        );
-        let http_requests = r.counters(
-            "instantchat_files_http_requests_total",
-            "HTTP requests by route and status.",
-            &["route", "status"],
-        );
-        let uploads_in_flight =
-            r.gauge("instantchat_files_uploads_in_flight", "Uploads whose body is being read.");
-        let upload_seconds = r.histogram(
-            "instantchat_files_upload_duration_seconds",
-            "Time from request to answer of accepted uploads.",
-            &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
-        );
-        let served_bytes =
-            r.counter("instantchat_files_served_bytes_total", "Bytes of drawings served.");
-
-        let previews = r.counters(
-            "instantchat_files_previews_total",
-            "Link preview requests by outcome.",
-            &["outcome"],
-        );
-        let preview_images = r.counters(
-            "instantchat_files_preview_images_total",
-            "Images of link previews by outcome.",
-            &["outcome"],
-        );
-        for outcome in PREVIEW_OUTCOMES.iter().chain(FETCH_FAILURES) {
-            previews.with_label_values(&[*outcome]);
-        }
-        for outcome in PREVIEW_IMAGE_OUTCOMES.iter().chain(FETCH_FAILURES) {
-            preview_images.with_label_values(&[*outcome]);
-        }
-        for result in UPLOAD_RESULTS {
-            uploads.with_label_values(&[*result]);
-        }
-        for reason in ["expired", "quota"] {
-            sweep_removed.with_label_values(&[reason]);
-        }
         Self {
+            uploads: r.counters_of(
+                "instantchat_files_uploads_total",
+                "Upload attempts by result.",
+                "result",
+                UPLOAD_RESULTS.iter().copied(),
+            ),
+            stored_bytes: r.gauge("instantchat_files_stored_bytes", "Bytes of drawings on disk."),
+            stored_files: r.gauge("instantchat_files_stored", "Drawings on disk."),
+            quota_bytes: r
+                .gauge("instantchat_files_quota_bytes", "Disk quota for drawings, in bytes."),
+            sweep_removed: r.counters_of(
+                "instantchat_files_sweep_removed_total",
+                "Drawings removed, by reason (expired, quota).",
+                "reason",
+                ["expired", "quota"],
+            ),
+            http_requests: r.counters(
+                "instantchat_files_http_requests_total",
+                "HTTP requests by route and status.",
+                &["route", "status"],
+            ),
+            uploads_in_flight: r
+                .gauge("instantchat_files_uploads_in_flight", "Uploads whose body is being read."),
+            upload_seconds: r.histogram(
+                "instantchat_files_upload_duration_seconds",
+                "Time from request to answer of accepted uploads.",
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+            ),
+            served_bytes: r
+                .counter("instantchat_files_served_bytes_total", "Bytes of drawings served."),
+            previews: r.counters_of(
+                "instantchat_files_previews_total",
+                "Link preview requests by outcome.",
+                "outcome",
+                PREVIEW_OUTCOMES.iter().chain(FETCH_FAILURES).copied(),
+            ),
+            preview_images: r.counters_of(
+                "instantchat_files_preview_images_total",
+                "Images of link previews by outcome.",
+                "outcome",
+                PREVIEW_IMAGE_OUTCOMES.iter().chain(FETCH_FAILURES).copied(),
+            ),
             registry,
-            uploads,
-            stored_bytes,
-            stored_files,
-            quota_bytes,
-            sweep_removed,
-            http_requests,
-            uploads_in_flight,
-            upload_seconds,
-            served_bytes,
-            previews,
-            preview_images,
         }
     }
 

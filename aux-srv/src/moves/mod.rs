@@ -66,20 +66,18 @@ pub const OUTCOMES: &[&str] = &["moved", "failed", "unsettled"];
 impl Moves {
     pub fn new(registry: &Registry) -> Self {
         let r = Registrar(registry);
-        let outcomes = r.counters(
+        let outcomes = r.counters_of(
             "instantchat_aux_room_moves_total",
             "Room moves by outcome: moved; failed (nothing changed, the source took writes \
              again); unsettled (the source stopped but the target did not confirm yet).",
-            &["outcome"],
+            "outcome",
+            OUTCOMES.iter().copied(),
         );
         let seconds = r.histogram(
             "instantchat_aux_room_move_duration_seconds",
             "Time from freezing a room to its commit on the target.",
             &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         );
-        for outcome in OUTCOMES {
-            outcomes.with_label_values(&[outcome]);
-        }
         Moves {
             in_progress: DashMap::new(),
             evacuating: DashMap::new(),

@@ -45,6 +45,22 @@ impl Registrar<'_> {
         self.add(IntCounterVec::new(Opts::new(name, help), labels))
     }
 
+    /// Counters by one label, each of `values` shown (at 0) from the start,
+    /// so that a rate over them has a series before the first event.
+    pub fn counters_of<'v>(
+        &self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: impl IntoIterator<Item = &'v str>,
+    ) -> IntCounterVec {
+        let counters = self.counters(name, help, &[label]);
+        for value in values {
+            counters.with_label_values(&[value]);
+        }
+        counters
+    }
+
     pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
         self.add(Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())))
     }
