@@ -33,8 +33,11 @@ const MOVED_CODE = 1012;
  *   or another tab took this member over (`replaced`; `reconnect()` takes it back).
  *
  * A room that moves to another backend (`closing moved`, close 1012) is
- * followed at once: aux-srv is asked again and the join carries `resume` and
+ * followed at once: to the `ws_url` the `closing` frame names (aux-srv is
+ * asked only if that fails, or if it names none), with `resume` and
  * `reclaim`; sends refused with `room_moving` are sent again after the move.
+ * A resume says the page kept its member list (`has_members`), so a welcome
+ * after a move need not repeat it (`members_unchanged`).
  */
 export class RoomConnection {
   // The connection's state is its own: the page learns it through
@@ -49,6 +52,8 @@ export class RoomConnection {
   #attempt = 0;
   #timer = null;
   #closingReason = null;
+  /** Where the last `closing moved` said the room went. */
+  #movedTo = null;
   #stopped = false;
   #lastTyping = 0;
   /** client_id → send frame, in the order they were typed. */
@@ -127,6 +132,7 @@ export class RoomConnection {
     this.#ws = ws;
     this.#joined = false;
     this.#closingReason = null;
+    this.#movedTo = null;
     ws.onopen = () => this.sendJoin(ws);
     ws.onmessage = (event) => {
       if (this.#ws !== ws) return;
@@ -153,7 +159,8 @@ export class RoomConnection {
     if (nick) join.nick = nick;
     if (password) join.password = password;
     if (ownerKey) join.owner_key = ownerKey;
-    if (this.#epoch !== null) join.resume = { epoch: this.#epoch, after_seq: this.#lastSeq };
+    // The page keeps the member list it was given, and every change since.
+    if (this.#epoch !== null) join.resume = { epoch: this.#epoch, after_seq: this.#lastSeq, has_members: true };
     if (this.#token) join.reclaim = this.#token;
     if (pow) join.pow = pow;
     ws.send(JSON.stringify(join));
@@ -244,6 +251,7 @@ export class RoomConnection {
         break;
       case 'closing':
         this.#closingReason = frame.reason;
+        if (frame.reason === 'moved' && typeof frame.ws_url === 'string') this.#movedTo = frame.ws_url;
         break;
     }
     this.onFrame(frame);
@@ -267,8 +275,9 @@ export class RoomConnection {
       return;
     }
     if (reason === 'moved' || code === MOVED_CODE) {
-      // The room is on another backend now: ask aux-srv where, right away.
-      this.#wsUrl = null;
+      // The room is on another backend now: go there right away (asking
+      // aux-srv where, if the server did not say).
+      this.#wsUrl = this.#movedTo;
       this.#attempt = 0;
       this.start();
       return;

@@ -212,7 +212,8 @@ function onFrame(f) {
       showTitle(f.room);
       remember.addRecentRoom(f.room);
       owner.welcome(f);
-      members.reset(f.members || [], me);
+      // Back after a move with the list it kept: nobody came or went.
+      members.reset(f.members_unchanged ? [...members.members.values()] : f.members || [], me);
       myVotes.joined(f.epoch, me.id);
       if (f.resumed) {
         for (const m of f.messages) log.upsert(m);

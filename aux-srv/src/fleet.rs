@@ -139,6 +139,12 @@ impl Backend {
         self.status().report.as_ref().map(|r| r.public_url.trim_end_matches('/').to_owned())
     }
 
+    /// The websocket URL browsers are told for room `name` here.
+    pub fn room_ws_url(&self, name: &str) -> Option<String> {
+        let base = self.public_url()?;
+        Some(format!("{base}/ws/{}", crate::http::respond::percent_encode(name)))
+    }
+
     /// The state shown in metrics and the admin API.
     pub fn state_label(&self) -> &'static str {
         let draining = self.draining();

@@ -95,9 +95,11 @@ fn check_everyone(members: &[Roamer]) {
         ids.sort();
         assert_eq!(ids, expected_ids, "{}: every client_id once", m.nick);
         assert_eq!(m.reconnects, 1, "{}: followed the move once", m.nick);
+        assert_eq!(m.followed_closing_url, 1, "{}: went where `closing moved` said", m.nick);
+        assert_eq!(m.lists_kept, 1, "{}: the target did not list the members again", m.nick);
         assert!(m.outbox.is_empty(), "{}: nothing left unsent", m.nick);
         // The move is a pause, not everyone leaving and joining again.
-        assert_eq!(m.members.len(), MEMBERS, "{}: the target's welcome lists everyone", m.nick);
+        assert_eq!(m.members.len(), MEMBERS, "{}: the list it kept has everyone", m.nick);
         let after: Vec<_> = m.presence.iter().filter(|(r, _)| *r > 0).collect();
         assert!(after.is_empty(), "{}: no presence news after the move: {after:?}", m.nick);
     }

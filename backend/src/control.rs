@@ -229,7 +229,12 @@ async fn handle(shared: &Shared, body: RequestBody) -> ResponseBody {
         RequestBody::ImportRoom { snapshot, from, from_instance } => {
             moves::import(shared, *snapshot, from, from_instance)
         }
-        RequestBody::CompleteMove { name, epoch, to } => moves::complete(shared, &name, epoch, to),
+        RequestBody::CompleteMove { name, epoch, to } => {
+            moves::complete(shared, &name, epoch, to, None)
+        }
+        RequestBody::CompleteMoveTo { name, epoch, to, ws_url } => {
+            moves::complete(shared, &name, epoch, to, Some(ws_url))
+        }
         RequestBody::CommitImport { name, epoch } => moves::commit(shared, &name, epoch),
         RequestBody::AbortMove { name } => moves::abort(shared, &name),
         RequestBody::AbortImport { name, epoch } => moves::abort_import(shared, &name, epoch),

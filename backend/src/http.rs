@@ -205,6 +205,15 @@ fn upgrade(
             Some(task_shared.ws_config),
         )
         .await;
+        // A member following a move may be here before the room is (its
+        // import not committed yet). Boxed: a cold path, kept out of the
+        // size of every connection's task.
+        let room = match room {
+            Err(key) => {
+                Box::pin(task_shared.moves.settled(&task_shared.registry, &key)).await.ok_or(key)
+            }
+            found => found,
+        };
         session::serve(task_shared, room, ws, client_ip).await;
     });
     let mut response = Response::new(Full::new(Bytes::new()));

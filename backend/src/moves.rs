@@ -11,7 +11,9 @@
 //! live or `AbortImport` drops it. Pending imports are reported in every
 //! load report, so that an aux-srv that died between the source's
 //! `CompleteMove` and the target's `CommitImport` can settle them after its
-//! restart by asking the source (`MoveStatus`).
+//! restart by asking the source (`MoveStatus`). A member told `closing
+//! moved` may reach the target before aux-srv's `CommitImport` does: its
+//! websocket waits for the import to be settled ([`Moves::settled`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +23,7 @@ use common::control::{ErrorCode, MoveState, PendingImport, ResponseBody, RoomSna
 use common::names::RoomName;
 
 use crate::Shared;
+use crate::registry::RoomRegistry;
 use crate::room::Room;
 
 /// How long a tombstone says where a room went; also how long a pending
@@ -30,6 +33,9 @@ pub const KEEP_FOR: Duration = Duration::from_secs(600);
 pub const MAX_FREEZE: Duration = Duration::from_secs(60);
 /// Most pending imports held at once (each may be a whole room).
 pub const MAX_PENDING: usize = 10_000;
+/// Longest a websocket for a room whose import is pending waits for it to
+/// be committed (normally one control round trip).
+pub const ARRIVAL_WAIT: Duration = Duration::from_secs(2);
 
 struct Pending {
     room: Arc<Room>,
@@ -56,6 +62,8 @@ struct Book {
 #[derive(Default)]
 pub struct Moves {
     book: Mutex<Book>,
+    /// Woken whenever a pending import is committed or dropped.
+    settled: tokio::sync::Notify,
 }
 
 fn fail(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
@@ -94,6 +102,28 @@ impl Moves {
             .collect()
     }
 
+    /// The room of `key`, live here — waiting, if its import is pending,
+    /// until that is settled (at most [`ARRIVAL_WAIT`]). `None` when there
+    /// is none (or the import was dropped).
+    pub async fn settled(&self, registry: &RoomRegistry, key: &str) -> Option<Arc<Room>> {
+        let deadline = tokio::time::Instant::now() + ARRIVAL_WAIT;
+        loop {
+            // Listening before looking, so that a commit in between wakes us.
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(room) = registry.get(key) {
+                return Some(room);
+            }
+            if !self.book().pending.contains_key(key) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return registry.get(key);
+            }
+        }
+    }
+
     /// A room of this name was created here: an old tombstone no longer
     /// says where it is.
     pub fn created(&self, key: &str) {
@@ -111,6 +141,8 @@ impl Moves {
             }
             keep
         });
+        drop(book);
+        self.settled.notify_waiters();
     }
 }
 
@@ -194,8 +226,15 @@ pub fn import(
     ResponseBody::Moving { room: info }
 }
 
-/// `CompleteMove`.
-pub fn complete(shared: &Shared, name: &str, epoch: u64, to: String) -> ResponseBody {
+/// `CompleteMove` (and `CompleteMoveTo`, whose `ws_url` the members'
+/// `closing moved` names).
+pub fn complete(
+    shared: &Shared,
+    name: &str,
+    epoch: u64,
+    to: String,
+    ws_url: Option<String>,
+) -> ResponseBody {
     let name = match parse(name) {
         Ok(n) => n,
         Err(e) => return fail(ErrorCode::BadName, e),
@@ -218,7 +257,7 @@ pub fn complete(shared: &Shared, name: &str, epoch: u64, to: String) -> Response
         };
     };
     let info = room.info();
-    if !room.complete_move(epoch) {
+    if !room.complete_move(epoch, ws_url) {
         return fail(ErrorCode::MoveConflict, "the room is not frozen (the freeze ran out?)");
     }
     shared.registry.remove_moved(&room);
@@ -257,7 +296,9 @@ pub fn commit(shared: &Shared, name: &str, epoch: u64) -> ResponseBody {
     };
     book.moved.remove(name.key());
     drop(book);
-    match shared.registry.insert_moved_in(pending.room) {
+    let inserted = shared.registry.insert_moved_in(pending.room);
+    shared.moves.settled.notify_waiters();
+    match inserted {
         Ok(room) => {
             tracing::info!(room = name.key(), from = pending.from, "room moved in");
             ResponseBody::Moving { room: room.info() }
@@ -294,6 +335,8 @@ pub fn abort_import(shared: &Shared, name: &str, epoch: u64) -> ResponseBody {
     match book.pending.get(name.key()) {
         Some(p) if p.room.epoch() == epoch => {
             let p = book.pending.remove(name.key()).expect("just seen");
+            drop(book);
+            shared.moves.settled.notify_waiters();
             ResponseBody::Moving { room: p.room.info() }
         }
         _ => fail(ErrorCode::NotFound, "no pending import of this room"),

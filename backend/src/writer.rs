@@ -102,7 +102,7 @@ async fn close(shared: &Shared, sink: &mut SplitSink<Ws, Message>, conn: &Conn) 
                 sink.feed(message).await?;
             }
             if reason == Disconnect::Shutdown {
-                let frame = encode(&ServerFrame::Closing { reason: CloseReason::Shutdown });
+                let frame = encode(&ServerFrame::closing(CloseReason::Shutdown));
                 sink.feed(Message::Text(frame)).await?;
             }
         }

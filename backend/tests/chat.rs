@@ -93,13 +93,23 @@ async fn resume_gets_only_what_was_missed_within_the_same_epoch() {
     say_numbered(&mut a, 5).await;
 
     let mut b = backend.connect("resume").await;
-    b.send(&join_frame(Some("b"), None, Some(Resume { epoch: info.epoch, after_seq: 3 }))).await;
+    b.send(&join_frame(
+        Some("b"),
+        None,
+        Some(Resume { epoch: info.epoch, after_seq: 3, has_members: false }),
+    ))
+    .await;
     let welcome = b.expect("welcome").await;
     assert_eq!(welcome["resumed"], true);
     assert_eq!(seqs_of(&welcome["messages"]), [4, 5]);
 
     let mut c = backend.connect("resume").await;
-    c.send(&join_frame(None, None, Some(Resume { epoch: info.epoch + 1, after_seq: 3 }))).await;
+    c.send(&join_frame(
+        None,
+        None,
+        Some(Resume { epoch: info.epoch + 1, after_seq: 3, has_members: false }),
+    ))
+    .await;
     let welcome = c.expect("welcome").await;
     assert_eq!(welcome["resumed"], false, "another epoch: the full buffer");
     assert_eq!(welcome["messages"].as_array().unwrap().len(), 5);
@@ -113,7 +123,12 @@ async fn resume_across_a_gap_beyond_the_buffer_gets_the_full_buffer() {
     let (mut a, _) = backend.member("small", "a").await;
     say_numbered(&mut a, 15).await;
     let mut b = backend.connect("small").await;
-    b.send(&join_frame(None, None, Some(Resume { epoch: info.epoch, after_seq: 2 }))).await;
+    b.send(&join_frame(
+        None,
+        None,
+        Some(Resume { epoch: info.epoch, after_seq: 2, has_members: false }),
+    ))
+    .await;
     let welcome = b.expect("welcome").await;
     assert_eq!(welcome["resumed"], false);
     assert_eq!(welcome["messages"][0]["seq"], 6);

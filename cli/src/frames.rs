@@ -52,7 +52,17 @@ pub fn parse(text: &str) -> Result<Incoming, String> {
         _ => return Ok(Incoming::Unknown(kind)),
     }
     match serde_json::from_value::<ServerFrame>(value).map_err(|e| format!("{kind}: {e}"))? {
-        ServerFrame::Welcome { room, epoch, you, members, messages, last_seq, resumed, limits } => {
+        ServerFrame::Welcome {
+            room,
+            epoch,
+            you,
+            members,
+            messages,
+            last_seq,
+            resumed,
+            limits,
+            ..
+        } => {
             let token = you.token.clone();
             let you = Member { id: you.id, nick: you.nick };
             Ok(Incoming::Welcome(Box::new(Welcome {
@@ -130,7 +140,12 @@ mod tests {
 
     #[test]
     fn join_carries_resume_and_reclaim() {
-        let text = join(Some("ada"), None, Some(Resume { epoch: 5, after_seq: 9 }), Some("t0k"));
+        let text = join(
+            Some("ada"),
+            None,
+            Some(Resume { epoch: 5, after_seq: 9, has_members: false }),
+            Some("t0k"),
+        );
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["type"], "join");
         assert_eq!(v["nick"], "ada");

@@ -192,7 +192,12 @@ impl Session {
     /// Locate, connect and join. `Ok(None)`: told to quit meanwhile.
     async fn connect(&mut self) -> Result<Option<(Socket, Box<Welcome>, String)>, CliError> {
         let config = self.config.clone();
-        let resume = self.epoch.map(|epoch| Resume { epoch, after_seq: self.last_seq });
+        let resume = self.epoch.map(|epoch| Resume {
+            epoch,
+            after_seq: self.last_seq,
+            // This client shows no member list, so it keeps none to offer.
+            has_members: false,
+        });
         let join = frames::join(
             self.nick.as_deref(),
             config.password.as_deref(),

@@ -1,9 +1,11 @@
 //! A chat member that follows its room wherever it goes, as the web client
 //! does: it finds the room through aux-srv (`PUT /api/rooms/{room}`), and on
-//! `closing moved` (close 1012), 4404 or a refused join it asks aux-srv
-//! again and joins the new backend with `resume` and `reclaim`, then sends
-//! again what was not confirmed (same `client_id`). It records every
-//! message it is given, to check "each exactly once, in order".
+//! `closing moved` (close 1012) joins the new backend the frame names (or,
+//! on 4404, a refused join or a `closing` that names none, asks aux-srv
+//! again) with `resume` and `reclaim`, then sends again what was not
+//! confirmed (same `client_id`). It keeps the member list up to date from
+//! `joined` and `left`, and offers it on a resume (`has_members`). It records
+//! every message it is given, to check "each exactly once, in order".
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -51,8 +53,16 @@ pub struct Roamer {
     /// Every `joined`, `left` and `nick` frame, with the number of
     /// reconnects before it came.
     pub presence: Vec<(u32, Value)>,
-    /// The ids its last `welcome` listed as members.
+    /// The member ids it knows: its last `welcome`'s list (or the one it
+    /// kept, when the welcome said `members_unchanged`), with every
+    /// `joined` and `left` since.
     pub members: Vec<u64>,
+    /// Welcomes that said `members_unchanged` (the list it kept was current).
+    pub lists_kept: u32,
+    /// Joins that went straight to the URL a `closing moved` named.
+    pub followed_closing_url: u32,
+    /// Where the last `closing moved` said the room went.
+    next_url: Option<String>,
 }
 
 fn addr_of(ws_url: &str) -> SocketAddr {
@@ -80,6 +90,9 @@ impl Roamer {
             ws_urls: Vec::new(),
             presence: Vec::new(),
             members: Vec::new(),
+            lists_kept: 0,
+            followed_closing_url: 0,
+            next_url: None,
         };
         roamer.connect(false).await;
         roamer
@@ -104,7 +117,13 @@ impl Roamer {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             assert!(tokio::time::Instant::now() < deadline, "{} could not join again", self.nick);
-            let url = self.ws_url().await;
+            // Where a move said the room went; if that fails, ask aux-srv.
+            let told = self.next_url.take();
+            let from_closing = told.is_some();
+            let url = match told {
+                Some(url) => url,
+                None => self.ws_url().await,
+            };
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
             socket.bind(SocketAddr::new(self.from, 0)).unwrap();
             let Ok(stream) = socket.connect(addr_of(&url)).await else { continue };
@@ -120,7 +139,11 @@ impl Roamer {
             let join = ClientFrame::Join {
                 nick: (!again).then(|| self.nick.clone()),
                 password: None,
-                resume: again.then_some(Resume { epoch: self.epoch, after_seq: self.last_seq }),
+                resume: again.then_some(Resume {
+                    epoch: self.epoch,
+                    after_seq: self.last_seq,
+                    has_members: true,
+                }),
                 reclaim: again.then(|| self.token.clone()),
                 pow: None,
             };
@@ -131,16 +154,23 @@ impl Roamer {
                         assert_eq!(welcome["epoch"], self.epoch, "{}: same epoch", self.nick);
                         assert_eq!(welcome["you"]["id"], self.id, "{}: same member id", self.nick);
                         self.reconnects += 1;
+                        self.followed_closing_url += u32::from(from_closing);
                     }
                     self.id = welcome["you"]["id"].as_u64().unwrap();
                     self.token = welcome["you"]["token"].as_str().unwrap().to_owned();
                     self.epoch = welcome["epoch"].as_u64().unwrap();
-                    self.members = welcome["members"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|m| m["id"].as_u64().unwrap())
-                        .collect();
+                    if welcome["members_unchanged"] == true {
+                        assert!(again, "{}: a first welcome lists the members", self.nick);
+                        assert!(welcome.get("members").is_none(), "{}: {welcome}", self.nick);
+                        self.lists_kept += 1;
+                    } else {
+                        self.members = welcome["members"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|m| m["id"].as_u64().unwrap())
+                            .collect();
+                    }
                     for m in welcome["messages"].as_array().unwrap() {
                         self.note(m);
                     }
@@ -237,7 +267,16 @@ impl Roamer {
                 match frame["type"].as_str() {
                     Some("message") => self.note(&frame),
                     Some("joined" | "left" | "nick") => {
+                        let id = frame["member"]["id"].as_u64().unwrap();
+                        match frame["type"].as_str() {
+                            Some("joined") => self.members.push(id),
+                            Some("left") => self.members.retain(|m| *m != id),
+                            _ => {}
+                        }
                         self.presence.push((self.reconnects, frame.clone()));
+                    }
+                    Some("closing") => {
+                        self.next_url = frame["ws_url"].as_str().map(str::to_owned);
                     }
                     Some("error") => {
                         let code = self.move_error_code(&frame, "unexpected error");

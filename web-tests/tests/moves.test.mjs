@@ -33,6 +33,7 @@ describe('rooms move between backends', () => {
     for (const text of before) await send(alice.page, text);
     await ui.messages(bob.page, 'before three').waitFor();
     const socketsBefore = alice.sockets.length;
+    const lookupsBefore = [alice.lookups.length, bob.lookups.length];
 
     // The operators move the room while Bob is typing away.
     const moving = suite.fleet.admin('POST', `/admin/rooms/${room}/move`, {});
@@ -51,6 +52,13 @@ describe('rooms move between backends', () => {
     for (const text of during) await ui.messages(alice.page, text).waitFor();
     assert.ok(alice.sockets.length > socketsBefore, 'alice followed the room to a new websocket');
     assert.notEqual(alice.sockets.at(-1), alice.sockets[socketsBefore - 1], 'on the other backend');
+    // They went where `closing moved` said, without asking aux-srv, and the
+    // new backend did not send them the member list again: they kept theirs.
+    assert.deepEqual([alice.lookups.length, bob.lookups.length], lookupsBefore, 'no room lookup for the move');
+    for (const p of [alice, bob]) {
+      assert.equal(p.welcomes.at(-1).membersUnchanged, true, 'the welcome after the move kept the list');
+      await eventually(async () => (await ui.members(p.page).count()) === 2, 'both still listed');
+    }
     for (const text of [...before, ...during, 'after the move']) {
       await expectMessageCount(alice.page, text, 1);
       await expectMessageCount(bob.page, text, 1);

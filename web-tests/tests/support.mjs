@@ -99,7 +99,7 @@ export async function launchBrowser() {
 /**
  * A person: their own browser context (own storage), one page, and a record
  * of uncaught page errors, dialogs (an `alert` would mean script injection),
- * websockets opened and welcome frames received.
+ * websockets opened, welcome frames received and room lookups asked of aux-srv.
  */
 export async function person(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...options });
@@ -120,17 +120,21 @@ export async function person(browser, options = {}) {
     dialogs.push(d.message());
     d.dismiss().catch(() => {});
   });
-  const welcomes = []; // {resumed, seqs} of each welcome frame, to see resumes happen
+  const lookups = []; // each request to /api/rooms/{room} (no deeper path): where is the room?
+  page.on('request', (r) => {
+    if (/\/api\/rooms\/[^/?]+(\?|$)/.test(new URL(r.url()).pathname)) lookups.push(r.method());
+  });
+  const welcomes = []; // {resumed, seqs, membersUnchanged} of each welcome frame, to see resumes happen
   page.on('websocket', (ws) => {
     sockets.push(ws.url());
     ws.on('framereceived', ({ payload }) => {
       if (typeof payload !== 'string' || !payload.startsWith('{"type":"welcome"')) return;
       const w = JSON.parse(payload);
-      welcomes.push({ resumed: w.resumed, seqs: w.messages.map((m) => m.seq) });
+      welcomes.push({ resumed: w.resumed, seqs: w.messages.map((m) => m.seq), membersUnchanged: w.members_unchanged === true });
     });
   });
   page.setDefaultTimeout(WAIT_MS);
-  return { context, page, problems, dialogs, sockets, welcomes };
+  return { context, page, problems, dialogs, sockets, welcomes, lookups };
 }
 
 /**

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::app::{App, error_status};
 use crate::directory::{Found, Lookup, Opened, RoomError};
-use crate::http::respond::{self, ApiError, Resp, percent_decode, percent_encode, query_param};
+use crate::http::respond::{self, ApiError, Resp, percent_decode, query_param};
 
 /// Messages per page when the client does not say.
 pub const DEFAULT_READ_LIMIT: u32 = 50;
@@ -35,10 +35,13 @@ pub struct RoomAnswer {
 }
 
 fn answer(app: &App, found: &Found, created: bool) -> Result<RoomAnswer, ApiError> {
-    let base = found.backend.public_url().ok_or_else(|| room_error(RoomError::Unavailable))?;
+    let ws_url = found
+        .backend
+        .room_ws_url(&found.room.name)
+        .ok_or_else(|| room_error(RoomError::Unavailable))?;
     Ok(RoomAnswer {
         name: found.room.name.clone(),
-        ws_url: format!("{base}/ws/{}", percent_encode(&found.room.name)),
+        ws_url,
         files_url: app.config.files_url.trim_end_matches('/').to_owned(),
         created,
         has_password: found.room.has_password,

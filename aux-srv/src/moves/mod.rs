@@ -308,8 +308,13 @@ async fn steps(
             )));
         }
     }
-    let complete =
-        RequestBody::CompleteMove { name: name.to_owned(), epoch, to: target.id.clone() };
+    // The members are told where the room went (the name as created: the
+    // snapshot's, which is what aux-srv would answer).
+    let (room, to) = (name.to_owned(), target.id.clone());
+    let complete = match target.room_ws_url(&frozen.name) {
+        Some(ws_url) => RequestBody::CompleteMoveTo { name: room, epoch, to, ws_url },
+        None => RequestBody::CompleteMove { name: room, epoch, to },
+    };
     let decided = match app.call(source, complete).await {
         Ok(ResponseBody::Moving { .. }) => true,
         Ok(_) => false,

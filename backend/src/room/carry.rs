@@ -1,11 +1,13 @@
 //! What a room's later features carry across a move, in the snapshot's
 //! `extensions` (see [`common::control::RoomSnapshot`]): the owner state
 //! (`"moderation"`: key hash, topic, slow mode, lock, bans, reports) and the
-//! votes (`"votes"`: every ballot). Each is bincode of a plain struct here;
+//! votes (`"votes"`: every ballot), and who holds the current member list
+//! (`"list_holders"`: member ids, so that their `welcome` on the target
+//! need not repeat it). Each is bincode of a plain struct here;
 //! deadlines travel as milliseconds left, since the two backends' clocks
 //! need not agree. A name this backend does not know is ignored on import.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bincode::{Decode, Encode};
@@ -16,6 +18,17 @@ use super::votes::Ballot;
 
 const MODERATION: &str = "moderation";
 const VOTES: &str = "votes";
+const LIST_HOLDERS: &str = "list_holders";
+
+/// What a snapshot's extensions give back.
+pub(super) struct Carried {
+    /// The owner state (a fresh one with no owner when there is none).
+    pub moderation: Moderation,
+    pub ballots: Vec<Ballot>,
+    /// The members whose clients held the room's current member list at
+    /// the export (none when the source did not say).
+    pub list_holders: HashSet<u64>,
+}
 
 #[derive(Encode, Decode)]
 struct ModerationCarry {
@@ -57,6 +70,7 @@ struct BallotCarry {
 pub(super) fn export(
     moderation: &Moderation,
     ballots: Vec<Ballot>,
+    list_holders: Vec<u64>,
     now: Instant,
 ) -> Vec<(String, Vec<u8>)> {
     let carry = ModerationCarry {
@@ -96,14 +110,15 @@ pub(super) fn export(
     vec![
         (MODERATION.to_owned(), common::control::encode(&carry)),
         (VOTES.to_owned(), common::control::encode(&ballots)),
+        (LIST_HOLDERS.to_owned(), common::control::encode(&list_holders)),
     ]
 }
 
-/// What a snapshot's extensions give back: the owner state (a fresh one
-/// with no owner when the snapshot has none) and the ballots.
-pub(super) fn import(extensions: &[(String, Vec<u8>)], now: Instant) -> (Moderation, Vec<Ballot>) {
+/// What a snapshot's extensions give back.
+pub(super) fn import(extensions: &[(String, Vec<u8>)], now: Instant) -> Carried {
     let mut moderation = Moderation::default();
     let mut ballots = Vec::new();
+    let mut list_holders = HashSet::new();
     for (name, bytes) in extensions {
         match name.as_str() {
             MODERATION => match common::control::decode::<ModerationCarry>(bytes) {
@@ -119,10 +134,16 @@ pub(super) fn import(extensions: &[(String, Vec<u8>)], now: Instant) -> (Moderat
                 }
                 Err(e) => tracing::warn!(error = %e, "a moved room's votes are unreadable"),
             },
+            // Unreadable, it only costs each member a full list.
+            LIST_HOLDERS => {
+                list_holders = common::control::decode::<Vec<u64>>(bytes)
+                    .map(HashSet::from_iter)
+                    .unwrap_or_default();
+            }
             _ => {}
         }
     }
-    (moderation, ballots)
+    Carried { moderation, ballots, list_holders }
 }
 
 fn restore_moderation(carry: ModerationCarry, now: Instant) -> Moderation {

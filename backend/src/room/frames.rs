@@ -38,6 +38,9 @@ pub(super) struct Welcome<'a> {
     pub token: &'a str,
     /// Resend only what came after this seq (a resume); else everything kept.
     pub resumed_after: Option<u64>,
+    /// The member's client kept a member list that is still the room's:
+    /// `members` is left out.
+    pub members_unchanged: bool,
     pub limits: &'a Limits,
 }
 
@@ -68,13 +71,17 @@ impl Welcome<'_> {
             r#","settings":{}"#,
             serde_json::to_string(&moderation.rules).unwrap_or_default()
         );
-        out.push_str(r#","members":"#);
-        // Members on their way back after a move are listed too (the one
-        // joining now is still among them).
-        let arriving = st.arriving.iter().filter(|m| m.id != self.you.id);
-        let members: Vec<&Member> =
-            st.seats.iter().map(|s| &s.member).chain(arriving).chain([self.you]).collect();
-        out.push_str(&serde_json::to_string(&members).unwrap_or_default());
+        if self.members_unchanged {
+            out.push_str(r#","members_unchanged":true"#);
+        } else {
+            out.push_str(r#","members":"#);
+            // Members on their way back after a move are listed too (the one
+            // joining now is still among them).
+            let arriving = st.arriving.iter().filter(|m| m.id != self.you.id);
+            let members: Vec<&Member> =
+                st.seats.iter().map(|s| &s.member).chain(arriving).chain([self.you]).collect();
+            out.push_str(&serde_json::to_string(&members).unwrap_or_default());
+        }
         let _ = write!(
             out,
             r#","last_seq":{},"resumed":{},"limits":{},"messages":"#,

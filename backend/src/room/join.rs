@@ -111,10 +111,13 @@ impl Room {
         // member once; it keeps what was queued, then gets `closing replaced`.
         let replaced = live.map(|i| st.seats.swap_remove(i));
         if let Some(old) = &replaced {
-            let frame = encode(&ServerFrame::Closing { reason: CloseReason::Replaced });
+            let frame = encode(&ServerFrame::closing(CloseReason::Replaced));
             old.conn.push_and_close(&frame, Disconnect::Replaced);
         }
         let ring = &st.ring;
+        // A member back from a move whose client kept a list that is still
+        // the room's is not sent 1,000 members again.
+        let has_members = resume.as_ref().is_some_and(|r| r.has_members);
         // Resume only when nothing the client missed has left the buffer.
         let resumed_after = resume
             .filter(|r| {
@@ -123,12 +126,17 @@ impl Room {
                     && r.after_seq + 1 >= ring.first_seq()
             })
             .map(|r| r.after_seq);
+        let members_unchanged = resumed_after.is_some()
+            && has_members
+            && arriving.is_some()
+            && st.lists_current.contains(&member.id);
         let welcome = Welcome {
             room: &self.name,
             epoch: self.epoch,
             you: &member,
             token: &token,
             resumed_after,
+            members_unchanged,
             limits,
         };
         if !conn.push(&welcome.encode(st)) {
@@ -136,14 +144,19 @@ impl Room {
             return Err(RoomError::Full);
         }
         let arrived = arriving.map(|i| st.arriving.swap_remove(i));
+        if arrived.is_some() {
+            st.lists_current.remove(&member.id);
+        }
         match replaced.map(|old| old.member).or(arrived) {
             // The others saw this member all along: only a new nick is news.
             Some(old) if old.nick != member.nick => {
+                st.roster_changed();
                 let frame = encode(&ServerFrame::Nick { member: member.clone(), old: old.nick });
                 self.broadcast(st, &frame, Some(member.id));
             }
             Some(_) => {}
             None => {
+                st.roster_changed();
                 let joined = encode(&ServerFrame::Joined { member: member.clone() });
                 self.broadcast(st, &joined, Some(member.id));
             }
@@ -169,6 +182,7 @@ impl Room {
         };
         let seat = st.seats.swap_remove(index);
         st.moderation.unseat(id);
+        st.roster_changed();
         if let Some(record) = st.records.get_mut(&seat.token) {
             record.nick.clone_from(&seat.member.nick);
             record.left_at = Some(Instant::now());

@@ -137,6 +137,7 @@ impl Room {
         if st.is_frozen(Instant::now()) {
             return Err(RoomError::Moving);
         }
+        st.roster_changed();
         let seat = st.seat_mut(id).ok_or(RoomError::Closed)?;
         let old = std::mem::replace(&mut seat.member.nick, nick);
         let frame = encode(&ServerFrame::Nick { member: seat.member.clone(), old });

@@ -246,7 +246,7 @@ impl Room {
     pub fn close(&self, removal: Removal) {
         let mut st = self.lock();
         st.closed = true;
-        let frame = encode(&ServerFrame::Closing { reason: removal.close_reason() });
+        let frame = encode(&ServerFrame::closing(removal.close_reason()));
         for seat in &st.seats {
             seat.conn.push_and_close(&frame, Disconnect::RoomClosed);
         }

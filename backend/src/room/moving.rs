@@ -91,7 +91,7 @@ impl Room {
             members,
             empty_ms: st.empty_since.map(|at| age_ms(now, at)),
             last_message_ms: st.last_message_at.map(|at| age_ms(now, at)),
-            extensions: carry::export(&st.moderation, st.votes.ballots(), now),
+            extensions: carry::export(&st.moderation, st.votes.ballots(), st.list_holders(), now),
         })
     }
 
@@ -116,7 +116,7 @@ impl Room {
             last_message_ms,
             extensions,
         } = snapshot;
-        let (moderation, ballots) = carry::import(&extensions, now);
+        let carry::Carried { moderation, ballots, list_holders } = carry::import(&extensions, now);
         let mut st = RoomState::new(settings.max_messages, moderation);
         let first_seq = next_seq.saturating_sub(messages.len() as u64).max(1);
         st.ring = RingBuffer::starting_at(settings.max_messages, first_seq);
@@ -132,6 +132,8 @@ impl Room {
             .filter(|m| m.gone_ms.is_none())
             .map(|m| Member { id: m.id, nick: m.nick.clone() })
             .collect();
+        st.lists_current =
+            st.arriving.iter().map(|m| m.id).filter(|id| list_holders.contains(id)).collect();
         st.arrivals_until = Some(now + settings.arrival);
         st.records = members
             .into_iter()
@@ -168,6 +170,7 @@ impl Room {
         }
         st.arrivals_until = None;
         let gone = std::mem::take(&mut st.arriving);
+        st.roster_changed();
         if st.closed {
             return;
         }
@@ -178,15 +181,16 @@ impl Room {
 
     /// The point of no return on the source: if the room (of `epoch`) is
     /// still frozen, it closes for good and every member gets `closing
-    /// moved` and close 1012. False when the freeze ran out (or another
-    /// epoch): the move must not go on.
-    pub fn complete_move(&self, epoch: u64) -> bool {
+    /// moved` (naming `ws_url`, the room's on the target, when known) and
+    /// close 1012. False when the freeze ran out (or another epoch): the
+    /// move must not go on.
+    pub fn complete_move(&self, epoch: u64, ws_url: Option<String>) -> bool {
         let mut st = self.lock();
         if epoch != self.epoch || st.closed || !st.is_frozen(Instant::now()) {
             return false;
         }
         st.closed = true;
-        let frame = encode(&ServerFrame::Closing { reason: CloseReason::Moved });
+        let frame = encode(&ServerFrame::Closing { reason: CloseReason::Moved, ws_url });
         for seat in &st.seats {
             seat.conn.push_and_close(&frame, Disconnect::Moved);
         }

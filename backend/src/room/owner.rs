@@ -148,6 +148,7 @@ impl Room {
             st.moderation.ban(target, until, reason.clone(), now);
         }
         st.moderation.unseat(target);
+        st.roster_changed();
         if st.seats.is_empty() {
             st.empty_since = Some(now);
         }
@@ -162,7 +163,7 @@ impl Room {
         if let Some(conn) = conn {
             conn.push(&encode(&ServerFrame::moderation_notice(told)));
             conn.push_and_close(
-                &encode(&ServerFrame::Closing { reason: CloseReason::Kicked }),
+                &encode(&ServerFrame::closing(CloseReason::Kicked)),
                 Disconnect::Kicked,
             );
         }

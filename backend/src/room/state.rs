@@ -2,7 +2,7 @@
 //! seated, the ring of kept messages, and the room's clocks. One struct so
 //! that a room's whole state can be taken (or handed over) at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,11 @@ pub(super) struct RoomState {
     /// `joined` frames in a big room).
     pub arriving: Vec<Member>,
     pub arrivals_until: Option<Instant>,
+    /// Those of `arriving` whose clients hold the room's member list as it
+    /// is now (it has not changed since they last saw it): their `welcome`
+    /// need not repeat it. Emptied by any change of who is in the room
+    /// ([`RoomState::roster_changed`]).
+    pub lists_current: HashSet<u64>,
 }
 
 impl RoomState {
@@ -87,7 +92,22 @@ impl RoomState {
             frozen_until: None,
             arriving: Vec::new(),
             arrivals_until: None,
+            lists_current: HashSet::new(),
         }
+    }
+
+    /// Someone came, went or changed nick: no member still on its way holds
+    /// the current list any more.
+    pub fn roster_changed(&mut self) {
+        if !self.lists_current.is_empty() {
+            self.lists_current = HashSet::new();
+        }
+    }
+
+    /// The members whose clients hold the current member list: those seated
+    /// here, and those on their way whose list is still current.
+    pub fn list_holders(&self) -> Vec<u64> {
+        self.seats.iter().map(|s| s.member.id).chain(self.lists_current.iter().copied()).collect()
     }
 
     /// True while a move holds the room still.

@@ -126,6 +126,17 @@ pub enum RequestBody {
         set: Vec<IpBan>,
         lift: Vec<String>,
     },
+    /// Step 4 as `CompleteMove`, and each member's `closing moved` names
+    /// `ws_url`, the room's websocket URL on the target, so that clients
+    /// go straight there instead of asking aux-srv first. A variant of its
+    /// own, added last, so that a backend still decodes every request of the
+    /// aux-srv of the release before (upgrade backends before aux-srv).
+    CompleteMoveTo {
+        name: String,
+        epoch: u64,
+        to: String,
+        ws_url: String,
+    },
 }
 
 /// What an owner does over HTTP.
@@ -164,7 +175,9 @@ impl RequestBody {
             RequestBody::FreezeRoom { .. } => "freeze_room",
             RequestBody::ExportRoom { .. } => "export_room",
             RequestBody::ImportRoom { .. } => "import_room",
-            RequestBody::CompleteMove { .. } => "complete_move",
+            RequestBody::CompleteMove { .. } | RequestBody::CompleteMoveTo { .. } => {
+                "complete_move"
+            }
             RequestBody::CommitImport { .. } => "commit_import",
             RequestBody::AbortMove { .. } => "abort_move",
             RequestBody::AbortImport { .. } => "abort_import",

@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 pub struct Resume {
     pub epoch: u64,
     pub after_seq: u64,
+    /// The client still holds the member list of its last connection: when
+    /// that list is still the room's (it is back after a move and nobody
+    /// came, went or changed nick meanwhile), the `welcome` leaves
+    /// `members` out and says `members_unchanged`.
+    #[serde(default, skip_serializing_if = "crate::ws::is_false")]
+    pub has_members: bool,
 }
 
 /// Frames a client sends.
@@ -131,7 +137,7 @@ mod tests {
             ClientFrame::Join {
                 nick: Some("ada".into()),
                 password: None,
-                resume: Some(Resume { epoch: 7, after_seq: 41 }),
+                resume: Some(Resume { epoch: 7, after_seq: 41, has_members: false }),
                 reclaim: None,
                 pow: None,
             }

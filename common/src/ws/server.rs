@@ -31,8 +31,9 @@ pub enum CloseReason {
     /// A newer connection reclaimed this member's token (close 4409): this
     /// one should not reconnect by itself.
     Replaced,
-    /// The room moved to another backend (close 1012): ask aux-srv again and
-    /// join there with `resume` and `reclaim`.
+    /// The room moved to another backend (close 1012): join it there (the
+    /// `closing` frame's `ws_url`, else ask aux-srv again) with `resume` and
+    /// `reclaim`.
     Moved,
     /// A room owner removed this member (a `notice` before it says why).
     Kicked,
@@ -46,7 +47,13 @@ pub enum ServerFrame {
         room: String,
         epoch: u64,
         you: You,
+        /// Left out (empty here) when `members_unchanged`.
+        #[serde(default)]
         members: Vec<Member>,
+        /// The list the client kept (`resume.has_members`) is still the
+        /// room's: `members` is left out.
+        #[serde(default, skip_serializing_if = "is_false")]
+        members_unchanged: bool,
         messages: Vec<ChatMessage>,
         last_seq: u64,
         #[serde(default)]
@@ -114,10 +121,19 @@ pub enum ServerFrame {
     },
     Closing {
         reason: CloseReason,
+        /// With `moved`: the room's websocket URL on the backend it moved to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ws_url: Option<String>,
     },
 }
 
 impl ServerFrame {
+    /// `closing` for `reason` (a move's names where the room went:
+    /// [`ServerFrame::Closing::ws_url`]).
+    pub fn closing(reason: CloseReason) -> Self {
+        ServerFrame::Closing { reason, ws_url: None }
+    }
+
     /// A `notice` of the room's moderation ("olive set the topic").
     pub fn moderation_notice(text: impl Into<String>) -> Self {
         ServerFrame::Notice { text: text.into(), moderation: true }
@@ -181,10 +197,16 @@ mod tests {
         let back: ServerFrame = serde_json::from_str(&msg.to_json()).unwrap();
         assert_eq!(back, msg);
 
-        let closing = ServerFrame::Closing { reason: CloseReason::RoomExpired }.to_json();
+        let closing = ServerFrame::closing(CloseReason::RoomExpired).to_json();
         assert_eq!(closing, r#"{"type":"closing","reason":"room_expired"}"#);
-        let moved = ServerFrame::Closing { reason: CloseReason::Moved }.to_json();
+        let moved = ServerFrame::closing(CloseReason::Moved).to_json();
         assert_eq!(moved, r#"{"type":"closing","reason":"moved"}"#);
+        let to = Some("ws://b2:9002/ws/Caf%C3%A9".to_owned());
+        let moved = ServerFrame::Closing { reason: CloseReason::Moved, ws_url: to }.to_json();
+        assert_eq!(
+            moved,
+            r#"{"type":"closing","reason":"moved","ws_url":"ws://b2:9002/ws/Caf%C3%A9"}"#
+        );
         let err = ServerFrame::Error {
             code: "rate_limited".into(),
             message: "slow down".into(),

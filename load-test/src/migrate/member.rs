@@ -1,5 +1,8 @@
 //! One member of `load-test migrate`: joins, sends, follows moves, and
-//! counts what it saw.
+//! counts what it saw. It follows a move as the web client does: straight
+//! to the URL `closing moved` names (aux-srv only if that fails), and it
+//! offers the member list it kept (`resume.has_members`) — it keeps none,
+//! since it shows nothing, but it stands in for clients that do.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,7 +15,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use http::Method;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -31,10 +35,37 @@ pub(super) struct RoomCount {
     pub(super) unconfirmed: AtomicU64,
 }
 
+/// When one member went through each step of following a move: its
+/// connection closed, aux-srv answered where the room is, the websocket to
+/// the new backend opened, the `welcome` came, the first message came.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Steps {
+    pub(super) closed: Option<Instant>,
+    pub(super) located: Option<Instant>,
+    pub(super) connected: Option<Instant>,
+    pub(super) welcomed: Option<Instant>,
+    pub(super) message: Option<Instant>,
+}
+
+impl Steps {
+    /// The steps by name, in order.
+    pub(super) fn named(&self) -> [(&'static str, Option<Instant>); 5] {
+        [
+            ("closed", self.closed),
+            ("located", self.located),
+            ("connected", self.connected),
+            ("welcomed", self.welcomed),
+            ("message", self.message),
+        ]
+    }
+}
+
 /// What one member saw.
 #[derive(Debug, Default)]
 pub(super) struct MemberResult {
     pause: Option<Duration>,
+    /// Its first move, step by step.
+    pub(super) steps: Steps,
     follows: u32,
     last_seq: u64,
     gaps: u64,
@@ -87,6 +118,58 @@ pub(super) struct Member {
     pub(super) text_bytes: usize,
 }
 
+/// A message as this member reads it: where it is in the room's order and
+/// whose send it confirms.
+#[derive(Deserialize)]
+struct Seen {
+    seq: u64,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// Who `welcome` says this member is.
+#[derive(Deserialize)]
+struct You {
+    id: u64,
+    #[serde(default)]
+    token: String,
+}
+
+/// The fields of a server frame this member reads (a `message`, an `error`
+/// or a `welcome`); the rest, the member list among it, is skipped without
+/// being built.
+#[derive(Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    retry_after_ms: Option<u64>,
+    #[serde(default)]
+    epoch: Option<u64>,
+    #[serde(default)]
+    you: Option<You>,
+    #[serde(default)]
+    last_seq: Option<u64>,
+    #[serde(default)]
+    messages: Vec<Seen>,
+    /// Where a `closing moved` says the room went.
+    #[serde(default)]
+    ws_url: Option<String>,
+}
+
+impl Frame {
+    /// The message this frame is, if it is one.
+    fn message(self) -> Option<Seen> {
+        (self.kind == "message").then_some(Seen { seq: self.seq?, client_id: self.client_id })
+    }
+}
+
 struct Conn {
     sink: SplitSink<Ws, Message>,
     stream: SplitStream<Ws>,
@@ -106,22 +189,32 @@ fn send_frame(client_id: &str, text: &str) -> Message {
 }
 
 impl Member {
-    /// Asks aux-srv where the room is, connects and joins; with `state`,
-    /// as that member again (`resume`, `reclaim`).
-    async fn join(&self, state: Option<&State>) -> anyhow::Result<(Conn, Value)> {
-        let answer = match self.http.room(&self.aux, Method::PUT, &self.room).await? {
-            Ok(answer) => answer,
-            Err(e) => bail!("room lookup: {e}"),
+    /// Connects to `ws_url` (`None`: asks aux-srv where the room is) and
+    /// joins; with `state`, as that member again (`resume`, `reclaim`).
+    async fn join(
+        &self,
+        ws_url: Option<String>,
+        state: Option<&State>,
+        steps: &mut Steps,
+    ) -> anyhow::Result<(Conn, Frame)> {
+        let ws_url = match ws_url {
+            Some(url) => url,
+            None => match self.http.room(&self.aux, Method::PUT, &self.room).await? {
+                Ok(answer) => answer.ws_url,
+                Err(e) => bail!("room lookup: {e}"),
+            },
         };
-        let (host, port) = net::ws_target(&answer.ws_url)?;
+        steps.located = Some(Instant::now());
+        let (host, port) = net::ws_target(&ws_url)?;
         let addr: SocketAddr = net::resolve(&host, port).await?;
-        let ws = net::connect_ws(&answer.ws_url, addr, Some(self.source)).await?;
+        let ws = net::connect_ws(&ws_url, addr, Some(self.source)).await?;
+        steps.connected = Some(Instant::now());
         let (mut sink, mut stream) = ws.split();
         let mut join = json!({"type": "join", "nick": format!("mv{}", self.index)});
         if let Some(s) = state {
             join = json!({
                 "type": "join",
-                "resume": {"epoch": s.epoch, "after_seq": s.last_seq},
+                "resume": {"epoch": s.epoch, "after_seq": s.last_seq, "has_members": true},
                 "reclaim": s.token,
             });
         }
@@ -129,10 +222,13 @@ impl Member {
         let welcome = tokio::time::timeout(net::REQUEST_TIMEOUT, async {
             while let Some(msg) = stream.next().await {
                 if let Message::Text(text) = msg? {
-                    let frame: Value = serde_json::from_str(&text)?;
-                    match frame["type"].as_str() {
-                        Some("welcome") => return Ok(frame),
-                        Some("error") => bail!("join refused: {}", frame["code"]),
+                    let frame: Frame = serde_json::from_str(&text)?;
+                    match frame.kind.as_str() {
+                        "welcome" => {
+                            steps.welcomed = Some(Instant::now());
+                            return Ok(frame);
+                        }
+                        "error" => bail!("join refused: {:?}", frame.code),
                         _ => {}
                     }
                 }
@@ -145,10 +241,11 @@ impl Member {
     }
 
     /// Notes a `message`; true when it is one of ours (confirmed).
-    fn note(&self, state: &mut State, m: &Value, pause_from: &mut Option<Instant>) {
-        let Some(seq) = m["seq"].as_u64() else { return };
+    fn note(&self, state: &mut State, m: Seen, pause_from: &mut Option<Instant>) {
+        let seq = m.seq;
         if let Some(at) = pause_from.take() {
             state.result.pause = Some(at.elapsed());
+            state.result.steps.message.get_or_insert_with(Instant::now);
         }
         if seq <= state.last_seq {
             state.result.duplicates += 1;
@@ -156,8 +253,8 @@ impl Member {
         }
         state.result.gaps += seq - state.last_seq - 1;
         state.last_seq = seq;
-        if let Some(c) = m["client_id"].as_str() {
-            if state.outbox.remove(c).is_some() {
+        if let Some(c) = m.client_id {
+            if state.outbox.remove(&c).is_some() {
                 self.count.confirmed.fetch_add(1, Ordering::Relaxed);
                 self.count.unconfirmed.fetch_sub(1, Ordering::Relaxed);
             }
@@ -175,7 +272,7 @@ impl Member {
         // Joins go `connect_concurrency` at a time; the rejoins after a move
         // are not held back (that is what is measured).
         let permit = gate.acquire_owned().await;
-        let first = self.join(None).await;
+        let first = self.join(None, None, &mut Steps::default()).await;
         drop(permit);
         joined.fetch_add(1, Ordering::Relaxed);
         let (mut conn, welcome) = match first {
@@ -183,10 +280,10 @@ impl Member {
             Err(e) => return MemberResult::failed(format!("{e:#}")),
         };
         let mut state = State {
-            token: welcome["you"]["token"].as_str().unwrap_or_default().to_owned(),
-            epoch: welcome["epoch"].as_u64().unwrap_or(0),
-            id: welcome["you"]["id"].as_u64().unwrap_or(0),
-            last_seq: welcome["last_seq"].as_u64().unwrap_or(0),
+            token: welcome.you.as_ref().map(|y| y.token.clone()).unwrap_or_default(),
+            epoch: welcome.epoch.unwrap_or(0),
+            id: welcome.you.as_ref().map_or(0, |y| y.id),
+            last_seq: welcome.last_seq.unwrap_or(0),
             outbox: BTreeMap::new(),
             result: MemberResult::default(),
         };
@@ -201,6 +298,8 @@ impl Member {
         // After `room_moving`: when to send the unconfirmed ones again (the
         // close of the move usually comes first, and the rejoin sends them).
         let mut resend_at: Option<tokio::time::Instant> = None;
+        // Where the last `closing moved` said the room went.
+        let mut moved_to: Option<String> = None;
         // Set once `done` fired while this member was behind.
         let caught_up = CancellationToken::new();
         loop {
@@ -240,14 +339,17 @@ impl Member {
                 msg = conn.stream.next() => {
                     let closed = match msg {
                         Some(Ok(Message::Text(text))) => {
-                            let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
-                            match frame["type"].as_str() {
-                                Some("message") => {
+                            let Ok(frame) = serde_json::from_str::<Frame>(&text) else { continue };
+                            match frame.kind.as_str() {
+                                "message" => {
                                     last_message = Instant::now();
-                                    self.note(&mut state, &frame, &mut pause_from);
+                                    if let Some(m) = frame.message() {
+                                        self.note(&mut state, m, &mut pause_from);
+                                    }
                                 }
-                                Some("error") if frame["code"] == "room_moving" => {
-                                    let wait = frame["retry_after_ms"].as_u64().unwrap_or(500);
+                                "closing" => moved_to = frame.ws_url,
+                                "error" if frame.code.as_deref() == Some("room_moving") => {
+                                    let wait = frame.retry_after_ms.unwrap_or(500);
                                     resend_at.get_or_insert(
                                         tokio::time::Instant::now() + Duration::from_millis(wait),
                                     );
@@ -261,12 +363,17 @@ impl Member {
                     };
                     if closed {
                         pause_from = Some(last_message);
-                        match self.rejoin(&mut state).await {
+                        let first_move = state.result.steps.closed.is_none();
+                        let mut steps = Steps { closed: Some(Instant::now()), ..Steps::default() };
+                        match self.rejoin(moved_to.take(), &mut state, &mut steps).await {
                             Ok((new_conn, welcome)) => {
+                                if first_move {
+                                    state.result.steps = steps;
+                                }
                                 conn = new_conn;
                                 resend_at = None;
                                 state.result.follows += 1;
-                                for m in welcome["messages"].as_array().into_iter().flatten() {
+                                for m in welcome.messages {
                                     self.note(&mut state, m, &mut pause_from);
                                 }
                                 for (c, t) in &state.outbox {
@@ -289,15 +396,22 @@ impl Member {
         state.result
     }
 
-    async fn rejoin(&self, state: &mut State) -> anyhow::Result<(Conn, Value)> {
+    /// Joins again as the same member: at `ws_url` first, if a move named
+    /// one, then wherever aux-srv says.
+    async fn rejoin(
+        &self,
+        mut ws_url: Option<String>,
+        state: &mut State,
+        steps: &mut Steps,
+    ) -> anyhow::Result<(Conn, Frame)> {
         let deadline = Instant::now() + REJOIN_FOR;
         loop {
-            match self.join(Some(state)).await {
+            match self.join(ws_url.take(), Some(state), steps).await {
                 Ok((conn, welcome)) => {
-                    if welcome["epoch"].as_u64() != Some(state.epoch) {
+                    if welcome.epoch != Some(state.epoch) {
                         bail!("the room started over (epoch changed)");
                     }
-                    if welcome["you"]["id"].as_u64() != Some(state.id) {
+                    if welcome.you.as_ref().map(|y| y.id) != Some(state.id) {
                         bail!("came back as another member");
                     }
                     return Ok((conn, welcome));

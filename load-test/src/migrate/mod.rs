@@ -44,6 +44,10 @@ pub struct MigrateReport {
     pub move_took_ms: u64,
     pub members_followed: usize,
     pub pause_ms: Percentiles,
+    /// When members got through each step of following the move, in ms
+    /// after it was asked for (`closed`, `located`, `connected`,
+    /// `welcomed`, `message`; see `member::Steps`).
+    pub steps_ms: Vec<(&'static str, Percentiles)>,
     pub lost: u64,
     /// `lost`, by kind: seqs skipped; members that ended behind their room's
     /// confirmed messages; sends never confirmed.
@@ -65,6 +69,7 @@ impl MigrateReport {
             move_took_ms,
             members_followed,
             pause_ms: Percentiles { p50_ms, p90_ms, p99_ms, max_ms, .. },
+            steps_ms,
             lost,
             lost_gaps,
             lost_tail,
@@ -72,12 +77,22 @@ impl MigrateReport {
             duplicates,
             failed_members,
         } = self;
+        let steps: String = steps_ms
+            .iter()
+            .map(|(step, p)| {
+                format!(
+                    "  {step:<10} p50 {:>5.0}  p99 {:>5.0}  max {:>5.0}\n",
+                    p.p50_ms, p.p99_ms, p.max_ms
+                )
+            })
+            .collect();
         format!(
             "migrate ({shape}): {rooms} room(s), {members} members, {messages_sent} messages sent\n\
              move: {move_took_ms} ms  answer {move_answer}\n\
              members that followed: {members_followed}/{members}\n\
              pause seen by members (last message before → first after), ms: \
              p50 {p50_ms:.0}  p90 {p90_ms:.0}  p99 {p99_ms:.0}  max {max_ms:.0}\n\
+             members' steps, ms after the move was asked for:\n{steps}\
              lost {lost} (gaps {lost_gaps}, tail {lost_tail}, unconfirmed {lost_unconfirmed})  \
              duplicates {duplicates}  members failed {failed_members}\n",
         )
@@ -220,7 +235,26 @@ pub async fn run(args: &MigrateArgs) -> anyhow::Result<MigrateReport> {
         r.add_to(&mut report, confirmed, &mut pauses);
     }
     report.pause_ms = Percentiles::of(&pauses);
+    report.steps_ms = step_percentiles(&results, started);
     Ok(report)
+}
+
+/// Per step of following the move, when members got there (ms after
+/// `started`).
+fn step_percentiles(
+    results: &[MemberResult],
+    started: Instant,
+) -> Vec<(&'static str, Percentiles)> {
+    let names = member::Steps::default().named().map(|(name, _)| name);
+    (0..names.len())
+        .map(|i| {
+            let mut h = new_histogram();
+            for t in results.iter().filter_map(|r| r.steps.named()[i].1) {
+                let _ = h.record(t.saturating_duration_since(started).as_micros() as u64);
+            }
+            (names[i], Percentiles::of(&h))
+        })
+        .collect()
 }
 
 async fn admin_call(
