@@ -36,8 +36,9 @@ const MOVED_CODE = 1012;
  * followed at once: to the `ws_url` the `closing` frame names (aux-srv is
  * asked only if that fails, or if it names none), with `resume` and
  * `reclaim`; sends refused with `room_moving` are sent again after the move.
- * A resume says the page kept its member list (`has_members`), so a welcome
- * after a move need not repeat it (`members_unchanged`).
+ * A resume after `closing moved` says the page kept its member list
+ * (`has_members`), so the new backend's welcome need not repeat it
+ * (`members_unchanged`).
  */
 export class RoomConnection {
   // The connection's state is its own: the page learns it through
@@ -54,6 +55,8 @@ export class RoomConnection {
   #closingReason = null;
   /** Where the last `closing moved` said the room went. */
   #movedTo = null;
+  /** The page's member list is the room's as of a `closing moved` (no welcome since). */
+  #listAtMove = false;
   #stopped = false;
   #lastTyping = 0;
   /** client_id → send frame, in the order they were typed. */
@@ -159,8 +162,12 @@ export class RoomConnection {
     if (nick) join.nick = nick;
     if (password) join.password = password;
     if (ownerKey) join.owner_key = ownerKey;
-    // The page keeps the member list it was given, and every change since.
-    if (this.#epoch !== null) join.resume = { epoch: this.#epoch, after_seq: this.#lastSeq, has_members: true };
+    if (this.#epoch !== null) {
+      join.resume = { epoch: this.#epoch, after_seq: this.#lastSeq };
+      // The page keeps the member list it was given and every change since;
+      // after a `closing moved` it is known to be whole.
+      if (this.#listAtMove) join.resume.has_members = true;
+    }
     if (this.#token) join.reclaim = this.#token;
     if (pow) join.pow = pow;
     ws.send(JSON.stringify(join));
@@ -196,6 +203,7 @@ export class RoomConnection {
           this.onToken(this.#token);
         }
         this.onFrame(frame);
+        this.#listAtMove = false;
         this.onState('online');
         this.flush();
         return;
@@ -251,7 +259,10 @@ export class RoomConnection {
         break;
       case 'closing':
         this.#closingReason = frame.reason;
-        if (frame.reason === 'moved' && typeof frame.ws_url === 'string') this.#movedTo = frame.ws_url;
+        if (frame.reason === 'moved') {
+          this.#listAtMove = true;
+          if (typeof frame.ws_url === 'string') this.#movedTo = frame.ws_url;
+        }
         break;
     }
     this.onFrame(frame);

@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
+use crate::room::Room;
 use crate::session;
 
 type Body = Full<Bytes>;
@@ -193,29 +194,23 @@ fn upgrade(
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let room = shared.registry.get(name.key()).ok_or_else(|| name.key().to_owned());
-    let task_shared = shared.clone();
-    shared.connection_tasks.spawn(async move {
-        let _slots = (slot, ip_slot);
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Some(task_shared.ws_config),
-        )
-        .await;
+    let slots = (slot, ip_slot);
+    match room {
         // A member following a move may be here before the room is (its
-        // import not committed yet). Boxed: a cold path, kept out of the
-        // size of every connection's task.
-        let room = match room {
-            Err(key) => {
-                Box::pin(task_shared.moves.settled(&task_shared.registry, &key)).await.ok_or(key)
-            }
-            found => found,
-        };
-        session::serve(task_shared, room, ws, client_ip).await;
-    });
+        // import not committed yet): it waits for that. A task of its own,
+        // so that every other connection's task stays as small as it was.
+        Err(key) if shared.moves.is_pending(&key) => {
+            let task_shared = shared.clone();
+            shared.connection_tasks.spawn(async move {
+                let room = task_shared.moves.settled(&task_shared.registry, &key).await.ok_or(key);
+                connection(task_shared, on_upgrade, room, client_ip, slots).await;
+            });
+        }
+        room => {
+            let task = connection(shared.clone(), on_upgrade, room, client_ip, slots);
+            shared.connection_tasks.spawn(task);
+        }
+    }
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
@@ -225,6 +220,31 @@ fn upgrade(
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// One websocket's task: the upgrade, then the session, holding `slots`
+/// (its places in the connection limits) to the end. A plain function
+/// returning the future, for its size (see `session::serve`).
+fn connection(
+    shared: Arc<Shared>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    room: Result<Arc<Room>, String>,
+    client_ip: IpAddr,
+    slots: impl Send + 'static,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let _slots = slots;
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let ws = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(shared.ws_config),
+        )
+        .await;
+        session::serve(shared, room, ws, client_ip).await;
+    }
 }
 
 /// 429 for a client over a per-address limit, with `Retry-After` when the

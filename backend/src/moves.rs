@@ -102,6 +102,11 @@ impl Moves {
             .collect()
     }
 
+    /// True while an import of `key` waits to be committed or dropped.
+    pub fn is_pending(&self, key: &str) -> bool {
+        self.book().pending.contains_key(key)
+    }
+
     /// The room of `key`, live here — waiting, if its import is pending,
     /// until that is settled (at most [`ARRIVAL_WAIT`]). `None` when there
     /// is none (or the import was dropped).

@@ -29,8 +29,12 @@ pub struct Welcome {
 #[derive(Debug, Clone)]
 pub enum Incoming {
     Welcome(Box<Welcome>),
-    /// `closing {reason}`, with any reason (`moved`, `replaced`, `kicked`…).
-    Closing(String),
+    /// `closing {reason}`, with any reason (`moved`, `replaced`, `kicked`…),
+    /// and, for `moved`, where the room went (`ws_url`).
+    Closing {
+        reason: String,
+        ws_url: Option<String>,
+    },
     Frame(ServerFrame),
     /// A frame type this client does not handle; ignored.
     Unknown(String),
@@ -45,7 +49,8 @@ pub fn parse(text: &str) -> Result<Incoming, String> {
     match kind.as_str() {
         "closing" => {
             let reason = value.get("reason").and_then(Value::as_str).unwrap_or("unknown");
-            return Ok(Incoming::Closing(reason.to_owned()));
+            let ws_url = value.get("ws_url").and_then(Value::as_str).map(str::to_owned);
+            return Ok(Incoming::Closing { reason: reason.to_owned(), ws_url });
         }
         "message" | "joined" | "left" | "typing" | "nick" | "edited" | "deleted" | "history"
         | "notice" | "error" | "welcome" | "votes" | "preview" => {}
@@ -119,7 +124,13 @@ mod tests {
         assert_eq!((w.epoch, w.token.as_deref()), (3, Some("t0k")));
 
         let moved = parse(r#"{"type":"closing","reason":"moved"}"#).unwrap();
-        assert!(matches!(moved, Incoming::Closing(ref r) if r == "moved"));
+        assert!(
+            matches!(moved, Incoming::Closing { ref reason, ws_url: None } if reason == "moved")
+        );
+        let moved =
+            parse(r#"{"type":"closing","reason":"moved","ws_url":"ws://b2/ws/R"}"#).unwrap();
+        let Incoming::Closing { ws_url, .. } = moved else { panic!("{moved:?}") };
+        assert_eq!(ws_url.as_deref(), Some("ws://b2/ws/R"));
         let votes = parse(r#"{"type":"votes","seq":1,"up":2,"down":0}"#).unwrap();
         assert!(matches!(votes, Incoming::Frame(ServerFrame::Votes { seq: 1, up: 2, down: 0 })));
         let topic = parse(r#"{"type":"topic","text":"hi"}"#).unwrap();

@@ -86,7 +86,7 @@ pub async fn await_welcome(
             Ok(Incoming::Frame(ServerFrame::Error { code, message, .. })) => {
                 return Err(lost(url, format!("{code}: {message}")));
             }
-            Ok(Incoming::Closing(reason)) => {
+            Ok(Incoming::Closing { reason, .. }) => {
                 return Err(lost(url, format!("closing ({reason}) before the welcome")));
             }
             Ok(_) => {}

@@ -3,7 +3,8 @@
 //! [`run`] locates the room through aux-srv, connects, joins, and then
 //! relays: [`Command`]s from the person (or script) become frames, frames
 //! become [`Event`]s. When the connection ends it decides what that means —
-//! the room moved (`closing moved`, close 1012: ask aux-srv again at once),
+//! the room moved (`closing moved`, close 1012: join at once where the
+//! `closing` said it went, or ask aux-srv again if it did not say),
 //! the connection dropped (again, after a backoff with jitter), or the room
 //! is done with us (deleted, kicked, replaced, refused: stop with an error)
 //! — and rejoins with `resume {epoch, after_seq}` and `reclaim` so nothing
@@ -99,6 +100,10 @@ struct Session {
     my_id: Option<u64>,
     max_text_chars: Option<u32>,
     quitting: Option<bool>,
+    /// Where the last `closing moved` said the room went.
+    moved_to: Option<String>,
+    /// The drawings' address aux-srv gave last (a move does not change it).
+    files_url: String,
 }
 
 /// Runs until the person quits (`Ok`) or the room refuses us (`Err`).
@@ -120,6 +125,8 @@ pub async fn run(
         my_id: None,
         max_text_chars: None,
         quitting: None,
+        moved_to: None,
+        files_url: String::new(),
     };
     session.run().await
 }
@@ -136,7 +143,8 @@ impl Session {
                     match self.serve(socket).await {
                         Ended::Quit => return Ok(()),
                         Ended::Moved => {
-                            tracing::info!("the room moved; following it");
+                            let to = self.moved_to.as_deref().unwrap_or("where aux-srv says");
+                            tracing::info!(to, "the room moved; following it");
                             continue;
                         }
                         Ended::Lost(why) => why,
@@ -204,12 +212,17 @@ impl Session {
             resume,
             self.token.as_deref(),
         );
+        let (moved_to, files_url) = (self.moved_to.take(), self.files_url.clone());
         let attempt = async move {
+            // Straight to where the room moved; aux-srv only if that fails.
+            if let Some(url) = moved_to {
+                match join_at(&config, &url, &join).await {
+                    Ok((socket, welcome)) => return Ok((socket, welcome, files_url)),
+                    Err(e) => tracing::info!(%url, error = %e, "not there; asking aux-srv"),
+                }
+            }
             let room = locate(&config.connector, &config.room, config.password.as_deref()).await?;
-            let mut socket = config.connector.websocket(&room.ws_url).await?;
-            socket.send(Message::text(join.clone())).await.map_err(|e| lost(&room.ws_url, e))?;
-            let welcome =
-                await_welcome(&mut socket, &room.ws_url, config.idle_timeout, &join).await?;
+            let (socket, welcome) = join_at(&config, &room.ws_url, &join).await?;
             Ok((socket, welcome, room.files_url))
         };
         tokio::pin!(attempt);
@@ -259,6 +272,7 @@ impl Session {
     }
 
     async fn welcomed(&mut self, welcome: Box<Welcome>, files_url: String) {
+        self.files_url.clone_from(&files_url);
         let replace = !welcome.resumed || self.epoch != Some(welcome.epoch);
         for message in &welcome.messages {
             if let Some(id) = &message.client_id {
@@ -301,7 +315,12 @@ impl Session {
                     };
                     match message {
                         Message::Text(text) => match frames::parse(&text) {
-                            Ok(Incoming::Closing(reason)) => closing_reason = Some(reason),
+                            Ok(Incoming::Closing { reason, ws_url }) => {
+                                if reason == "moved" {
+                                    self.moved_to = ws_url;
+                                }
+                                closing_reason = Some(reason);
+                            }
                             Ok(Incoming::Frame(frame)) => {
                                 if let Some(ended) = self.on_frame(frame).await {
                                     return ended;
@@ -377,4 +396,16 @@ async fn sleep_until_some(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Opens a websocket to `url`, joins with `join` and waits for the welcome.
+async fn join_at(
+    config: &SessionConfig,
+    url: &str,
+    join: &str,
+) -> Result<(Socket, Box<Welcome>), CliError> {
+    let mut socket = config.connector.websocket(url).await?;
+    socket.send(Message::text(join.to_owned())).await.map_err(|e| lost(url, e))?;
+    let welcome = await_welcome(&mut socket, url, config.idle_timeout, join).await?;
+    Ok((socket, welcome))
 }

@@ -1,7 +1,8 @@
 //! `instantchat-cli --plain` (the built binary) against the real fleet:
 //! stdin lines reach a websocket member, the room's messages are printed,
-//! a dropped connection is resumed with nothing lost or shown twice, and
-//! bad input is reported without losing the rest.
+//! a dropped connection is resumed with nothing lost or shown twice, a room
+//! that moves to another backend is followed, and bad input is reported
+//! without losing the rest.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 use support::{CLI, Fleet, WAIT};
-use test_support::WsClient;
+use test_support::{Roamer, TestFleet, WsClient};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -23,9 +24,15 @@ struct Plain {
 
 impl Plain {
     fn start(args: &[&str]) -> Plain {
+        Plain::start_with(args, &[])
+    }
+
+    /// With these environment variables too (`RUST_LOG` to see its logs).
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Plain {
         let mut child = Command::new(CLI)
             .arg("--plain")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -262,4 +269,41 @@ async fn up_down_and_unvote_commands_vote() {
     let (ok, _, stderr) = cli.finish().await;
     assert!(ok, "exit 0; stderr: {stderr}");
     assert!(stderr.contains("(no_such_message)"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_moving_to_another_backend_is_followed_with_nothing_lost() {
+    let fleet = TestFleet::start(&["b1", "b2"]).await;
+    let local = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut bob = Roamer::join(&fleet.aux, "cli-move", "bob", local).await;
+    let link = format!("http://{}/cli-move", fleet.aux.public);
+    let mut cli =
+        Plain::start_with(&["--nick", "ada", &link], &[("RUST_LOG", "instantchat_cli=info")]);
+    let said = |text: &'static str| move |b: &Roamer| b.delivered.iter().any(|(_, t, _)| t == text);
+    cli.type_line("before the move").await;
+    bob.read_until(said("before the move")).await;
+
+    let path = "/admin/rooms/cli-move/move";
+    let moved = fleet.aux.admin(http::Method::POST, path, Some(serde_json::json!({}))).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    let to = moved.json()["to"].as_str().unwrap().to_owned();
+    cli.type_line("after the move").await;
+    bob.read_until(said("after the move")).await;
+    bob.send("b1", "welcome back").await;
+    cli.line_ending("bob: welcome back").await;
+    bob.read_until(said("welcome back")).await;
+
+    let (ok, lines, stderr) = cli.finish().await;
+    assert!(ok, "exit 0; stderr: {stderr}");
+    let target = fleet.backends.iter().find(|b| b.id == to).unwrap();
+    let followed = stderr.lines().find(|l| l.contains("the room moved; following it"));
+    assert!(
+        followed.is_some_and(|l| l.contains(&target.ws_url("cli-move"))),
+        "followed to the URL `closing moved` named: {stderr}"
+    );
+    assert!(!stderr.contains("asking aux-srv"), "and found the room there: {stderr}");
+    for line in ["ada: before the move", "ada: after the move", "bob: welcome back"] {
+        assert_eq!(count(&lines, line), 1, "{line} once in {lines:?}");
+    }
+    assert_eq!(bob.seqs(), [1, 2, 3], "bob saw each message once, in order");
 }

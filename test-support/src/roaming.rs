@@ -4,7 +4,8 @@
 //! on 4404, a refused join or a `closing` that names none, asks aux-srv
 //! again) with `resume` and `reclaim`, then sends again what was not
 //! confirmed (same `client_id`). It keeps the member list up to date from
-//! `joined` and `left`, and offers it on a resume (`has_members`). It records
+//! `joined` and `left`, and after a `closing moved` offers it on the resume
+//! (`has_members`). It records
 //! every message it is given, to check "each exactly once, in order".
 
 use std::collections::BTreeMap;
@@ -63,6 +64,8 @@ pub struct Roamer {
     pub followed_closing_url: u32,
     /// Where the last `closing moved` said the room went.
     next_url: Option<String>,
+    /// Its member list is the room's as of a `closing moved` (no welcome since).
+    list_at_move: bool,
 }
 
 fn addr_of(ws_url: &str) -> SocketAddr {
@@ -93,6 +96,7 @@ impl Roamer {
             lists_kept: 0,
             followed_closing_url: 0,
             next_url: None,
+            list_at_move: false,
         };
         roamer.connect(false).await;
         roamer
@@ -142,7 +146,7 @@ impl Roamer {
                 resume: again.then_some(Resume {
                     epoch: self.epoch,
                     after_seq: self.last_seq,
-                    has_members: true,
+                    has_members: self.list_at_move,
                 }),
                 reclaim: again.then(|| self.token.clone()),
                 pow: None,
@@ -160,7 +164,7 @@ impl Roamer {
                     self.token = welcome["you"]["token"].as_str().unwrap().to_owned();
                     self.epoch = welcome["epoch"].as_u64().unwrap();
                     if welcome["members_unchanged"] == true {
-                        assert!(again, "{}: a first welcome lists the members", self.nick);
+                        assert!(self.list_at_move, "{}: it kept no list: {welcome}", self.nick);
                         assert!(welcome.get("members").is_none(), "{}: {welcome}", self.nick);
                         self.lists_kept += 1;
                     } else {
@@ -171,6 +175,7 @@ impl Roamer {
                             .map(|m| m["id"].as_u64().unwrap())
                             .collect();
                     }
+                    self.list_at_move = false;
                     for m in welcome["messages"].as_array().unwrap() {
                         self.note(m);
                     }
@@ -275,8 +280,9 @@ impl Roamer {
                         }
                         self.presence.push((self.reconnects, frame.clone()));
                     }
-                    Some("closing") => {
+                    Some("closing") if frame["reason"] == "moved" => {
                         self.next_url = frame["ws_url"].as_str().map(str::to_owned);
+                        self.list_at_move = true;
                     }
                     Some("error") => {
                         let code = self.move_error_code(&frame, "unexpected error");

@@ -126,9 +126,11 @@ impl Room {
                     && r.after_seq + 1 >= ring.first_seq()
             })
             .map(|r| r.after_seq);
+        // (Under the nick it had: a new one is news to the others, and its
+        // own kept list would show the old one.)
         let members_unchanged = resumed_after.is_some()
             && has_members
-            && arriving.is_some()
+            && arriving.is_some_and(|i| st.arriving[i].nick == member.nick)
             && st.lists_current.contains(&member.id);
         let welcome = Welcome {
             room: &self.name,

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 pub struct Resume {
     pub epoch: u64,
     pub after_seq: u64,
-    /// The client still holds the member list of its last connection: when
-    /// that list is still the room's (it is back after a move and nobody
-    /// came, went or changed nick meanwhile), the `welcome` leaves
-    /// `members` out and says `members_unchanged`.
+    /// The client's last connection ended with `closing moved`, and it
+    /// holds the member list as it was then (every `joined`, `left` and
+    /// `nick` before that frame applied). When that list is still the
+    /// room's (nobody came, went or changed nick since), the `welcome`
+    /// leaves `members` out and says `members_unchanged`.
     #[serde(default, skip_serializing_if = "crate::ws::is_false")]
     pub has_members: bool,
 }

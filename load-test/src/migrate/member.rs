@@ -1,8 +1,9 @@
 //! One member of `load-test migrate`: joins, sends, follows moves, and
 //! counts what it saw. It follows a move as the web client does: straight
-//! to the URL `closing moved` names (aux-srv only if that fails), and it
-//! offers the member list it kept (`resume.has_members`) — it keeps none,
-//! since it shows nothing, but it stands in for clients that do.
+//! to the URL `closing moved` names (aux-srv only if that fails), and after
+//! a `closing moved` it offers the member list it kept
+//! (`resume.has_members`) — it keeps none, since it shows nothing, but it
+//! stands in for clients that do.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -158,7 +159,9 @@ struct Frame {
     last_seq: Option<u64>,
     #[serde(default)]
     messages: Vec<Seen>,
-    /// Where a `closing moved` says the room went.
+    /// Why a `closing` came, and where a `closing moved` says the room went.
+    #[serde(default)]
+    reason: Option<String>,
     #[serde(default)]
     ws_url: Option<String>,
 }
@@ -190,11 +193,12 @@ fn send_frame(client_id: &str, text: &str) -> Message {
 
 impl Member {
     /// Connects to `ws_url` (`None`: asks aux-srv where the room is) and
-    /// joins; with `state`, as that member again (`resume`, `reclaim`).
+    /// joins; with `state`, as that member again (`resume`, `reclaim`; its
+    /// member list offered when `at_move`).
     async fn join(
         &self,
         ws_url: Option<String>,
-        state: Option<&State>,
+        state: Option<(&State, bool)>,
         steps: &mut Steps,
     ) -> anyhow::Result<(Conn, Frame)> {
         let ws_url = match ws_url {
@@ -211,10 +215,10 @@ impl Member {
         steps.connected = Some(Instant::now());
         let (mut sink, mut stream) = ws.split();
         let mut join = json!({"type": "join", "nick": format!("mv{}", self.index)});
-        if let Some(s) = state {
+        if let Some((s, at_move)) = state {
             join = json!({
                 "type": "join",
-                "resume": {"epoch": s.epoch, "after_seq": s.last_seq, "has_members": true},
+                "resume": {"epoch": s.epoch, "after_seq": s.last_seq, "has_members": at_move},
                 "reclaim": s.token,
             });
         }
@@ -298,8 +302,9 @@ impl Member {
         // After `room_moving`: when to send the unconfirmed ones again (the
         // close of the move usually comes first, and the rejoin sends them).
         let mut resend_at: Option<tokio::time::Instant> = None;
-        // Where the last `closing moved` said the room went.
-        let mut moved_to: Option<String> = None;
+        // Where the last `closing moved` said the room went (`None` inside:
+        // it did not say), if one came on this connection.
+        let mut moved_to: Option<Option<String>> = None;
         // Set once `done` fired while this member was behind.
         let caught_up = CancellationToken::new();
         loop {
@@ -347,7 +352,9 @@ impl Member {
                                         self.note(&mut state, m, &mut pause_from);
                                     }
                                 }
-                                "closing" => moved_to = frame.ws_url,
+                                "closing" if frame.reason.as_deref() == Some("moved") => {
+                                    moved_to = Some(frame.ws_url);
+                                }
                                 "error" if frame.code.as_deref() == Some("room_moving") => {
                                     let wait = frame.retry_after_ms.unwrap_or(500);
                                     resend_at.get_or_insert(
@@ -396,17 +403,19 @@ impl Member {
         state.result
     }
 
-    /// Joins again as the same member: at `ws_url` first, if a move named
-    /// one, then wherever aux-srv says.
+    /// Joins again as the same member: after a `closing moved` (`moved`),
+    /// at the URL it named first, then wherever aux-srv says.
     async fn rejoin(
         &self,
-        mut ws_url: Option<String>,
+        moved: Option<Option<String>>,
         state: &mut State,
         steps: &mut Steps,
     ) -> anyhow::Result<(Conn, Frame)> {
         let deadline = Instant::now() + REJOIN_FOR;
+        let at_move = moved.is_some();
+        let mut ws_url = moved.flatten();
         loop {
-            match self.join(ws_url.take(), Some(state), steps).await {
+            match self.join(ws_url.take(), Some((state, at_move)), steps).await {
                 Ok((conn, welcome)) => {
                     if welcome.epoch != Some(state.epoch) {
                         bail!("the room started over (epoch changed)");
