@@ -223,28 +223,25 @@ fn upgrade(
 }
 
 /// One websocket's task: the upgrade, then the session, holding `slots`
-/// (its places in the connection limits) to the end. A plain function
-/// returning the future, for its size (see `session::serve`).
-fn connection(
+/// (its places in the connection limits) to the end.
+async fn connection(
     shared: Arc<Shared>,
     on_upgrade: hyper::upgrade::OnUpgrade,
     room: Result<Arc<Room>, String>,
     client_ip: IpAddr,
     slots: impl Send + 'static,
-) -> impl Future<Output = ()> + Send {
-    async move {
-        let _slots = slots;
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Some(shared.ws_config),
-        )
-        .await;
-        session::serve(shared, room, ws, client_ip).await;
-    }
+) {
+    let _slots = slots;
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let ws = WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Server,
+        Some(shared.ws_config),
+    )
+    .await;
+    session::serve(shared, room, ws, client_ip).await;
 }
 
 /// 429 for a client over a per-address limit, with `Retry-After` when the
