@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
@@ -87,6 +88,106 @@ export async function startFleet(extraArgs = []) {
   };
 }
 
+/** A port of 127.0.0.1 that nothing listens on right now (the OS picks it). */
+async function freePort() {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * Starts one service binary (a sibling of the `instantchat` binary) configured
+ * by `env` alone: the tests' own INSTANTCHAT_* variables would be taken for
+ * configuration keys, and refused.
+ */
+function launch(name, env) {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INSTANTCHAT_')));
+  const child = spawn(path.join(path.dirname(BIN), name), [], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...inherited, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    if (process.env.INSTANTCHAT_TEST_LOGS) process.stderr.write(`${name}: ${chunk}`);
+  });
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
+  return child;
+}
+
+/** Ends `child` with SIGTERM, SIGKILL after `graceMs`; resolves once it is gone. */
+async function terminate(child, graceMs = 30_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * The fleet as separate processes — two `backend`s and `aux-srv` (no
+ * file-srv), as in production, so that one backend can be stopped alone:
+ * `fleet.backends[i].terminate()` sends it SIGTERM, and it moves its rooms
+ * to the other before it exits. Answers what `startFleet` does, plus
+ * `backends: [{id, wsBase, terminate()}]`.
+ */
+export async function startSeparateFleet() {
+  const adminToken = randomBytes(16).toString('hex');
+  const controlToken = randomBytes(16).toString('hex');
+  const [auxPort, adminPort] = [await freePort(), await freePort()];
+  const aux = `http://127.0.0.1:${auxPort}`;
+  const backends = [];
+  for (const id of ['b1', 'b2']) {
+    const [port, controlPort] = [await freePort(), await freePort()];
+    const wsBase = `ws://127.0.0.1:${port}`;
+    const child = launch('backend', {
+      INSTANTCHAT_ID: id,
+      INSTANTCHAT_LISTEN: `127.0.0.1:${port}`,
+      INSTANTCHAT_CONTROL_LISTEN: `127.0.0.1:${controlPort}`,
+      INSTANTCHAT_PUBLIC_URL: wsBase,
+      INSTANTCHAT_CONTROL_TOKEN: controlToken,
+      INSTANTCHAT_ALLOWED_ORIGINS: `["${aux}"]`,
+      INSTANTCHAT_SHUTDOWN_GRACE_MS: '1000',
+    });
+    backends.push({ id, wsBase, controlPort, child, terminate: () => terminate(child) });
+  }
+  const list = backends.map((b) => `{id = "${b.id}", control_addr = "127.0.0.1:${b.controlPort}"}`);
+  const auxChild = launch('aux-srv', {
+    INSTANTCHAT_LISTEN: `127.0.0.1:${auxPort}`,
+    INSTANTCHAT_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+    INSTANTCHAT_ADMIN_TOKEN: adminToken,
+    INSTANTCHAT_CONTROL_TOKEN: controlToken,
+    INSTANTCHAT_BACKENDS: `[${list.join(', ')}]`,
+    INSTANTCHAT_WEB_ROOT: path.join(REPO, 'web'),
+    INSTANTCHAT_POLL_INTERVAL_MS: '200',
+    INSTANTCHAT_SHUTDOWN_DRAIN_MS: '0',
+  });
+  const admin = (method, pathname, body) => fetch(`http://127.0.0.1:${adminPort}${pathname}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  // Ready once aux-srv serves and sees both backends up.
+  await eventually(async () => {
+    const answer = await admin('GET', '/admin/backends');
+    const up = (await answer.json()).backends?.filter((b) => b.state === 'up') || [];
+    return up.length === 2;
+  }, 'aux-srv and both backends up', START_TIMEOUT_MS);
+  return {
+    aux,
+    admin,
+    backends,
+    async stop() {
+      await Promise.all(backends.map((b) => b.terminate()));
+      await terminate(auxChild, 10_000);
+    },
+  };
+}
+
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -144,7 +245,7 @@ export async function person(browser, options = {}) {
  * opened an alert. Call it at the top of the file; `fleetArgs` go to the
  * fleet binary.
  */
-export function browserSuite({ fleetArgs = [] } = {}) {
+export function browserSuite({ fleetArgs = [], start = startFleet } = {}) {
   const suite = {
     fleet: null,
     browser: null,
@@ -183,7 +284,7 @@ export function browserSuite({ fleetArgs = [] } = {}) {
     },
   };
   before(async () => {
-    [suite.fleet, suite.browser] = await Promise.all([startFleet(fleetArgs), launchBrowser()]);
+    [suite.fleet, suite.browser] = await Promise.all([start(fleetArgs), launchBrowser()]);
   });
   after(async () => {
     await Promise.all(suite.people.map((p) => p.context.close().catch(() => {})));
