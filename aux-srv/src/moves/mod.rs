@@ -308,8 +308,8 @@ async fn steps(
             )));
         }
     }
-    // The members are told where the room went (the name as created: the
-    // snapshot's, which is what aux-srv would answer).
+    // The members are told where the room went (under the name as created,
+    // from the freeze's answer: what aux-srv's own answer would say).
     let (room, to) = (name.to_owned(), target.id.clone());
     let complete = match target.room_ws_url(&frozen.name) {
         Some(ws_url) => RequestBody::CompleteMoveTo { name: room, epoch, to, ws_url },
