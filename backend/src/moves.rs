@@ -120,7 +120,7 @@ impl Moves {
             if let Some(room) = registry.get(key) {
                 return Some(room);
             }
-            if !self.book().pending.contains_key(key) {
+            if !self.is_pending(key) {
                 return None;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {

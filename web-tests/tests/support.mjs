@@ -70,22 +70,21 @@ export async function startFleet(extraArgs = []) {
   }
   return {
     ...addresses,
-    /** Calls the admin API (the operators' side). */
-    admin: (method, pathname, body) => fetch(addresses.admin + pathname, {
-      method,
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
+    admin: adminClient(addresses.admin, adminToken),
     async stop() {
       process.removeListener('exit', reap);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await terminate(child, 10_000);
     },
   };
+}
+
+/** Calls the admin API at `base` (the operators' side) with `token`. */
+function adminClient(base, token) {
+  return (method, pathname, body) => fetch(base + pathname, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 /** A port of 127.0.0.1 that nothing listens on right now (the OS picks it). */
@@ -166,11 +165,7 @@ export async function startSeparateFleet() {
     INSTANTCHAT_POLL_INTERVAL_MS: '200',
     INSTANTCHAT_SHUTDOWN_DRAIN_MS: '0',
   });
-  const admin = (method, pathname, body) => fetch(`http://127.0.0.1:${adminPort}${pathname}`, {
-    method,
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const admin = adminClient(`http://127.0.0.1:${adminPort}`, adminToken);
   // Ready once aux-srv serves and sees both backends up.
   await eventually(async () => {
     const answer = await admin('GET', '/admin/backends');
@@ -372,4 +367,16 @@ export async function send(page, text) {
 /** Waits until exactly `n` message articles hold `text`. */
 export async function expectMessageCount(page, text, n) {
   await eventually(async () => (await ui.messages(page, text).count()) === n, `${n} × "${text}"`);
+}
+
+/** On every one of `pages`: each of `texts` shows exactly once, and the messages are in seq order, none twice. */
+export async function expectEachOnceInOrder(pages, texts) {
+  for (const text of texts) {
+    for (const page of pages) await expectMessageCount(page, text, 1);
+  }
+  for (const page of pages) {
+    const seqs = await ui.messages(page).evaluateAll((nodes) => nodes.map((n) => Number(n.dataset.seq)));
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in order');
+    assert.equal(new Set(seqs).size, seqs.length, 'no seq twice');
+  }
 }
